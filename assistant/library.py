@@ -1,0 +1,186 @@
+"""The one object the CLI and the TUI call: ingest, ask, status, remove."""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .answer import (
+    NOT_FOUND,
+    PromptBuilder,
+    attribute,
+    check_citations,
+    extractive_answer,
+    pack_passages,
+    stream_checked,
+)
+from .config import Config, load_config
+from .ingest import IngestEvent, IngestReport, Ingestor, write_lock
+from .plugins import PluginRegistry
+from .retrieve import Filters, Retriever
+from .store import Store
+from .types import Answer, Hit, Source
+
+__all__ = ["Library", "LibraryError"]
+
+
+class LibraryError(Exception):
+    """A user-facing error: the message says what is wrong and what to do."""
+
+
+class Library:
+    def __init__(self, config: Config | None = None, *, registry: PluginRegistry | None = None, embedder=None, generator=None):
+        self.config = config or load_config()
+        self.registry = registry or PluginRegistry(self.config.plugins)
+        self._embedder = embedder
+        self._generator = generator
+
+    # --- parts, built on first use ---------------------------------------------
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.config)
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from .embed import Embedder
+
+            try:
+                self._embedder = Embedder(self.config.embedding)
+            except FileNotFoundError as e:
+                raise LibraryError(str(e)) from None
+        return self._embedder
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            from .plugins import PluginError
+
+            g = self.config.generation
+            defaults = {"model": g.model, "n_ctx": g.n_ctx, "threads": g.threads}
+            try:
+                self._generator = self.registry.load("generators", g.generator, defaults)
+            except PluginError as e:
+                cause = e.__cause__
+                raise LibraryError(str(cause) if isinstance(cause, (FileNotFoundError, ValueError)) else str(e)) from None
+        return self._generator
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.config.retrieval, self.store, self.embedder)
+
+    # --- ingest ----------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: list[Path] | None = None,
+        *,
+        on_event: Callable[[IngestEvent], None] | None = None,
+        wait_for_lock: bool = False,
+    ) -> IngestReport:
+        roots = [Path(p).expanduser().resolve() for p in (paths or self.config.folders())]
+        if not roots:
+            raise LibraryError("nothing to ingest: give a folder, or list folders in [library] folders")
+        missing = [str(p) for p in roots if not p.exists()]
+        if missing:
+            raise LibraryError(f"no such file or folder: {', '.join(missing)}")
+        with write_lock(self.config.data_dir, wait=wait_for_lock):
+            ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
+            return ingestor.run(roots)
+
+    def remove(self, path: Path) -> tuple[int, int]:
+        """Take a file or folder out of the library. Returns (files, chunks) removed."""
+        key = str(Path(path).expanduser().resolve())
+        with write_lock(self.config.data_dir):
+            files = self.store.files_under(key)
+            if not files:
+                raise LibraryError(f"nothing indexed under {key}")
+            self.store.collection  # settle pending writes first
+            return len(files), self.store.remove_files(files)
+
+    # --- ask -------------------------------------------------------------------
+
+    def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
+        self._require_index()
+        return self.retriever.search(query, top_k=top_k, mode=mode, filters=filters)[0]
+
+    def _require_index(self) -> None:
+        if self.store.counts()["chunks"] == 0:
+            raise LibraryError("nothing is indexed yet: run `assistant ingest PATH` first")
+
+    def ask_stream(self, question: str, *, filters: Filters | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
+        """Yields text pieces as the model produces them, then the final checked Answer."""
+        question = question.strip()
+        if not question:
+            raise LibraryError("the question is empty")
+        self._require_index()
+        cfg = self.config
+        t0 = time.perf_counter()
+        hits, best_dense = self.retriever.search(question, top_k=top_k, filters=filters)
+        t_retrieve = time.perf_counter() - t0
+        gen = self.generator
+        info = gen.info()
+        embed_name = self.embedder.name
+        if not hits or best_dense < cfg.retrieval.min_dense_similarity:
+            yield NOT_FOUND
+            total = time.perf_counter() - t0
+            yield Answer(question, NOT_FOUND, [Source(i, h) for i, h in enumerate(hits, 1)],
+                         {"retrieve_s": t_retrieve, "first_token_s": total, "total_s": total},
+                         info.name, embed_name, grounded=False)
+            return
+        builder = PromptBuilder(info, cfg.generation.prompt_style)
+        count = getattr(gen, "count_tokens", None) or (lambda s: len(s) // 3 + 1)
+        budget = info.context_length - cfg.generation.max_tokens - count(builder.overhead(question)) - 16
+        packed = pack_passages(hits, budget, count)
+        request = builder.request(question, packed, cfg.generation.max_tokens, cfg.generation.temperature)
+        pieces: list[str] = []
+        first = None
+        for piece in stream_checked(gen.stream(request)):
+            if first is None:
+                first = time.perf_counter() - t0
+            pieces.append(piece)
+            yield piece
+        total = time.perf_counter() - t0
+        sources = [Source(i, h) for i, h in enumerate(packed, 1)]
+        text, cited, flags = check_citations("".join(pieces), len(sources))
+        if not text:
+            text = extractive_answer(question, sources)
+            flags.append("extractive-fallback")
+            _, cited, _ = check_citations(text, len(sources))
+        elif not cited:
+            n = attribute(text, sources)
+            if n:
+                cited = {n}
+                flags.append("attributed-citation")
+        sources = [Source(s.n, s.hit, s.n in cited) for s in sources]
+        yield Answer(question, text, sources,
+                     {"retrieve_s": t_retrieve, "first_token_s": first or total, "total_s": total},
+                     info.name, embed_name, flags=flags)
+
+    def ask(self, question: str, **kw) -> Answer:
+        for item in self.ask_stream(question, **kw):
+            if isinstance(item, Answer):
+                return item
+        raise AssertionError("ask_stream ended without an answer")
+
+    # --- status ----------------------------------------------------------------
+
+    def status(self) -> dict:
+        counts = self.store.counts()
+        gen = self.config.generation
+        return {
+            "files": counts["files"],
+            "chunks": counts["chunks"],
+            "data_dir": str(self.config.data_dir),
+            "store": self.store.chroma_path,
+            "collection": self.store.collection_name,
+            "config": str(self.config.path) if self.config.path else None,
+            "folders": [str(p) for p in self.config.folders()],
+            "embed_model": self.store.meta("embed_model") or self.config.embedding.model,
+            "generator": gen.generator,
+            "model": gen.model,
+            "failures": self.store.failures(),
+        }

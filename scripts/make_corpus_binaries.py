@@ -1,0 +1,342 @@
+"""Rebuild the binary documents of the sample corpus.
+
+    .venv/bin/python corpora/make_binary.py          # writes the three files below
+    .venv/bin/python corpora/make_binary.py --text   # prints the plain text of each
+
+Writes, next to this script:
+  annual_report_2023.pdf        (reportlab, 4 pages, one topic per page)
+  warranty_policy_k3.docx       (python-docx, with a table of parts)
+  vellmark_town_guide.epub      (ebooklib, 3 chapters)
+
+All text is original and fictional. The output is byte-for-byte reproducible
+(fixed timestamps), so rebuilding does not create spurious diffs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FIXED_TIME = _dt.datetime(2024, 6, 1, 12, 0, 0)
+
+# ---------------------------------------------------------------------------
+# Annual report (PDF). One dict per page; each page carries its own facts.
+# ---------------------------------------------------------------------------
+REPORT_TITLE = "Larkspur Robotics - Annual Report 2023"
+
+REPORT_PAGES = [
+    {
+        "heading": "1. Letter from the CEO and key figures",
+        "paragraphs": [
+            "2023 was the best year in the history of Larkspur Robotics. "
+            "Demand for the K3 garden robot grew in every market, and we kept "
+            "design, assembly and testing in Vellmark.",
+            "Revenue in 2023 was 8.4 million euros, up from 5.6 million euros "
+            "in 2022. The company was profitable for the second year in a row.",
+            "Ilse Brandvold, CEO",
+        ],
+        "table": [
+            ["Year", "Revenue (million euros)"],
+            ["2021", "3.1"],
+            ["2022", "5.6"],
+            ["2023", "8.4"],
+        ],
+    },
+    {
+        "heading": "2. People and operations",
+        "paragraphs": [
+            "At 31 December 2023 Larkspur Robotics had 63 employees, compared "
+            "with 48 employees one year earlier.",
+            "In September 2023 we opened a new assembly hall of 2,400 square "
+            "metres next to our headquarters on Quarry Lane. It doubled our "
+            "production capacity.",
+            "Staff turnover was low, and 11 apprentices from the Vellmark "
+            "vocational school worked with us during the year.",
+        ],
+        "table": None,
+    },
+    {
+        "heading": "3. Products and markets",
+        "paragraphs": [
+            "We sold 5,120 K3 garden robots in 2023.",
+            "Exports made up 41 percent of unit sales. The Netherlands was our "
+            "largest export market, followed by Belgium.",
+            "Sales of spare parts grew strongly, which we see as proof that "
+            "customers repair their robots instead of replacing them.",
+        ],
+        "table": None,
+    },
+    {
+        "heading": "4. Outlook for 2024",
+        "paragraphs": [
+            "For 2024 we expect revenue of about 10.5 million euros.",
+            "Firmware 3.4 will bring a quiet mode that follows local rules on "
+            "garden machines.",
+            "A hedge-trimming robot with the working name H1 is in development. "
+            "It will not be launched before 2025.",
+        ],
+        "table": None,
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Warranty policy (DOCX).
+# ---------------------------------------------------------------------------
+WARRANTY_TITLE = "Larkspur K3 Limited Warranty"
+WARRANTY_INTRO = [
+    "This warranty applies to Larkspur K3 garden robots bought new from "
+    "Larkspur Robotics or an authorised dealer on or after 1 January 2023.",
+    "The warranty period starts on the date of purchase shown on the receipt. "
+    "The table below shows the warranty period for each part.",
+]
+WARRANTY_TABLE = [
+    ["Part", "Warranty (months)"],
+    ["Chassis and housing", "36"],
+    ["Blade motor", "36"],
+    ["Drive wheel motors", "24"],
+    ["Battery pack", "24"],
+    ["Main board (electronics)", "24"],
+    ["Charging station CS-2", "24"],
+    ["Power adapter PA-29", "24"],
+    ["Rain sensor module", "12"],
+    ["Blades and blade disc", "0 (wear parts, not covered)"],
+]
+WARRANTY_SECTIONS = [
+    (
+        "Battery pack",
+        [
+            "The battery pack is covered if its capacity falls below 70 percent "
+            "within the warranty period. If you register your robot in the "
+            "Larkspur app within 30 days of purchase, the battery warranty is "
+            "extended to 36 months.",
+        ],
+    ),
+    (
+        "What is not covered",
+        [
+            "Damage caused by accidents, lightning, flooding, cleaning with a "
+            "high-pressure washer, or repairs by people who are not authorised "
+            "by Larkspur Robotics.",
+        ],
+    ),
+    (
+        "How to make a claim",
+        [
+            "Send an e-mail with your serial number, a copy of the receipt and a "
+            "short description of the fault to support@larkspur-robotics.example. "
+            "We answer every claim within 5 working days.",
+        ],
+    ),
+]
+
+# ---------------------------------------------------------------------------
+# Town guide (EPUB).
+# ---------------------------------------------------------------------------
+GUIDE_TITLE = "Welcome to Vellmark - A Guide for New Residents"
+GUIDE_CHAPTERS = [
+    (
+        "The town",
+        [
+            "Vellmark is a small town on the river Vell. It received its town "
+            "charter in 1312, and the old stone bridge over the Vell is still in use.",
+            "Vellmark has 18,400 inhabitants (census of 2023). The mayor is "
+            "Henrike Saarinen.",
+            "The heart of the town is Linden Square with the town hall at "
+            "Linden Square 1. The weekly market is held on Linden Square every "
+            "Thursday from 07:00 to 13:00.",
+        ],
+    ),
+    (
+        "Living in Vellmark",
+        [
+            "Household waste is collected every Monday. Green waste from "
+            "gardens is collected every second Wednesday from April to October.",
+            "The recycling centre on Brickworks Road is open from Tuesday to "
+            "Saturday. Old electrical devices and adapters can be dropped off there "
+            "free of charge.",
+            "The town library is in the old grain store by the river and lends "
+            "books, tools and garden equipment.",
+            "Please note the town rules on garden machines: they may only be used "
+            "from Monday to Saturday between 08:00 and 20:00.",
+        ],
+    ),
+    (
+        "Work and business",
+        [
+            "The largest employer in Vellmark is the Vell Valley Hospital.",
+            "Larkspur Robotics, the maker of the K3 garden robot, has its "
+            "headquarters on Quarry Lane. The company was founded in Vellmark "
+            "in 2016.",
+            "The vocational school on Station Road trains mechanics, electricians "
+            "and gardeners.",
+        ],
+    ),
+]
+
+
+# ---------------------------------------------------------------------------
+def source_texts() -> dict[str, str]:
+    """Plain text of every generated file (used by the QA validation)."""
+    pdf = [REPORT_TITLE]
+    for page in REPORT_PAGES:
+        pdf.append(page["heading"])
+        pdf.extend(page["paragraphs"])
+        for row in page["table"] or []:
+            pdf.append("  ".join(row))
+    docx = [WARRANTY_TITLE, *WARRANTY_INTRO]
+    docx.extend("  ".join(row) for row in WARRANTY_TABLE)
+    for heading, paras in WARRANTY_SECTIONS:
+        docx.append(heading)
+        docx.extend(paras)
+    epub = [GUIDE_TITLE]
+    for heading, paras in GUIDE_CHAPTERS:
+        epub.append(heading)
+        epub.extend(paras)
+    return {
+        "annual_report_2023.pdf": "\n".join(pdf),
+        "warranty_policy_k3.docx": "\n".join(docx),
+        "vellmark_town_guide.epub": "\n".join(epub),
+    }
+
+
+def _normalize_zip(path: Path) -> None:
+    """Rewrite a zip container with fixed timestamps (keeps order and compression)."""
+    with zipfile.ZipFile(path) as zin:
+        items = [(info, zin.read(info.filename)) for info in zin.infolist()]
+    with zipfile.ZipFile(path, "w") as zout:
+        for info, data in items:
+            new = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
+            new.compress_type = info.compress_type
+            new.external_attr = 0o644 << 16
+            zout.writestr(new, data)
+
+
+def build_pdf(path: Path) -> None:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import cm
+    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    total = len(REPORT_PAGES)
+
+    def footer(canvas, doc):
+        canvas.saveState()
+        canvas.setFont("Helvetica", 9)
+        canvas.drawString(2 * cm, 1.5 * cm, REPORT_TITLE)
+        canvas.drawRightString(A4[0] - 2 * cm, 1.5 * cm, f"Page {doc.page} of {total}")
+        canvas.restoreState()
+
+    doc = SimpleDocTemplate(
+        str(path),
+        pagesize=A4,
+        title=REPORT_TITLE,
+        author="Larkspur Robotics",
+        subject="Annual report 2023 (fictional sample document)",
+        invariant=1,
+        leftMargin=2 * cm,
+        rightMargin=2 * cm,
+        topMargin=2.5 * cm,
+        bottomMargin=2.5 * cm,
+    )
+    story = []
+    for i, page in enumerate(REPORT_PAGES):
+        if i == 0:
+            story.append(Paragraph(REPORT_TITLE, styles["Title"]))
+        story.append(Paragraph(page["heading"], styles["Heading1"]))
+        for para in page["paragraphs"]:
+            story.append(Paragraph(para, styles["BodyText"]))
+            story.append(Spacer(1, 0.3 * cm))
+        if page["table"]:
+            table = Table(page["table"], hAlign="LEFT")
+            table.setStyle(
+                TableStyle(
+                    [
+                        ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                        ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
+                        ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
+                    ]
+                )
+            )
+            story.append(table)
+        if i < total - 1:
+            story.append(PageBreak())
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+
+
+def build_docx(path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    props = document.core_properties
+    props.title = WARRANTY_TITLE
+    props.author = "Larkspur Robotics"
+    props.last_modified_by = "Larkspur Robotics"
+    props.created = FIXED_TIME
+    props.modified = FIXED_TIME
+    props.last_printed = FIXED_TIME
+    props.revision = 1
+
+    document.add_heading(WARRANTY_TITLE, level=0)
+    for para in WARRANTY_INTRO:
+        document.add_paragraph(para)
+    table = document.add_table(rows=0, cols=2)
+    table.style = "Table Grid"
+    for r, row in enumerate(WARRANTY_TABLE):
+        cells = table.add_row().cells
+        for c, value in enumerate(row):
+            cells[c].text = value
+            if r == 0:
+                for run in cells[c].paragraphs[0].runs:
+                    run.bold = True
+    for heading, paras in WARRANTY_SECTIONS:
+        document.add_heading(heading, level=1)
+        for para in paras:
+            document.add_paragraph(para)
+    document.save(str(path))
+    _normalize_zip(path)
+
+
+def build_epub(path: Path) -> None:
+    from html import escape
+
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("urn:uuid:6f1d2c4e-vellmark-town-guide-2024")
+    book.set_title(GUIDE_TITLE)
+    book.set_language("en")
+    book.add_author("Town of Vellmark")
+    chapters = []
+    for n, (heading, paras) in enumerate(GUIDE_CHAPTERS, start=1):
+        chapter = epub.EpubHtml(title=heading, file_name=f"chapter_{n}.xhtml", lang="en")
+        body = "".join(f"<p>{escape(p)}</p>" for p in paras)
+        chapter.content = f"<h1>{escape(heading)}</h1>{body}"
+        book.add_item(chapter)
+        chapters.append(chapter)
+    book.toc = chapters
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", *chapters]
+    epub.write_epub(str(path), book, {"mtime": FIXED_TIME})
+    _normalize_zip(path)
+
+
+def main(argv: list[str]) -> int:
+    if "--text" in argv:
+        for name, text in source_texts().items():
+            print(f"===== {name} =====\n{text}\n")
+        return 0
+    build_pdf(HERE / "annual_report_2023.pdf")
+    build_docx(HERE / "warranty_policy_k3.docx")
+    build_epub(HERE / "vellmark_town_guide.epub")
+    print("wrote annual_report_2023.pdf, warranty_policy_k3.docx, vellmark_town_guide.epub")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
