@@ -52,6 +52,10 @@ class Embedder:
 
             torch.set_num_threads(self.cfg.threads)
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
 
         if self.cfg.backend == "onnx":
             from .onnx_backend import OnnxSentenceEncoder

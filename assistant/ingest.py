@@ -25,12 +25,16 @@ from .config import Config
 from .store import ChunkRow, FileRow, Store
 from .types import Document
 
-__all__ = ["IngestReport", "IngestEvent", "Ingestor", "LibraryLocked", "write_lock", "Exclusions"]
+__all__ = ["IngestReport", "IngestEvent", "Ingestor", "LibraryLocked", "NothingToIngest", "write_lock", "Exclusions"]
 
 _HASH_BLOCK = 1 << 20
 
 
 class LibraryLocked(Exception):
+    pass
+
+
+class NothingToIngest(Exception):
     pass
 
 
@@ -107,7 +111,7 @@ class Exclusions:
 
         self.include_hidden = cfg.ingest.include_hidden
         self.max_bytes = int(cfg.ingest.max_file_mb * 1024 * 1024)
-        self.spec = pathspec.PathSpec.from_lines("gitwildmatch", cfg.ingest.exclude)
+        self.spec = pathspec.PathSpec.from_lines("gitignore", cfg.ingest.exclude)
 
     def excluded(self, path: Path, root: Path) -> bool:
         rel = path.relative_to(root) if path != root and path.is_relative_to(root) else Path(path.name)
@@ -185,6 +189,8 @@ class Ingestor:
         self.store.collection  # settles any interrupted write before we start
         self.store.check_embed_model(self.embedder.name)
         candidates, _ = self.scan(roots)
+        if not candidates and not any(self.store.files_under(str(r)) for r in roots):
+            raise NothingToIngest(f"no files to ingest in {', '.join(map(str, roots))}")
         report.files_seen = len(candidates)
         total = len(candidates)
         self.on_event(IngestEvent("scan", files_total=total))

@@ -17,7 +17,7 @@ from .answer import (
     stream_checked,
 )
 from .config import Config, load_config
-from .ingest import IngestEvent, IngestReport, Ingestor, write_lock
+from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_lock
 from .plugins import PluginRegistry
 from .retrieve import Filters, Retriever
 from .store import Store
@@ -89,7 +89,10 @@ class Library:
             raise LibraryError(f"no such file or folder: {', '.join(missing)}")
         with write_lock(self.config.data_dir, wait=wait_for_lock):
             ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
-            return ingestor.run(roots)
+            try:
+                return ingestor.run(roots)
+            except NothingToIngest as e:
+                raise LibraryError(str(e)) from None
 
     def remove(self, path: Path) -> tuple[int, int]:
         """Take a file or folder out of the library. Returns (files, chunks) removed."""
@@ -118,12 +121,13 @@ class Library:
             raise LibraryError("the question is empty")
         self._require_index()
         cfg = self.config
+        gen = self.generator
+        info = gen.info()  # loads the model: not part of the question's time
+        embed_name = self.embedder.name
+        self.embedder.embed_query("warm-up")
         t0 = time.perf_counter()
         hits, best_dense = self.retriever.search(question, top_k=top_k, filters=filters)
         t_retrieve = time.perf_counter() - t0
-        gen = self.generator
-        info = gen.info()
-        embed_name = self.embedder.name
         if not hits or best_dense < cfg.retrieval.min_dense_similarity:
             yield NOT_FOUND
             total = time.perf_counter() - t0

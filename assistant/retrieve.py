@@ -62,13 +62,13 @@ class Retriever:
         self.store = store
         self.embedder = embedder
 
-    def search(
-        self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None
-    ) -> tuple[list[Hit], float]:
-        """Hits best first, and the best dense cosine similarity (a relevance signal)."""
+    def rank(
+        self, query: str, *, depth: int | None = None, mode: str | None = None, filters: Filters | None = None
+    ) -> tuple[list[tuple[str, float]], float]:
+        """(chunk id, fused score) best first, at most ``depth`` of them, and the best dense cosine similarity."""
         mode = mode or self.cfg.mode
-        k = top_k or self.cfg.top_k
-        n = max(self.cfg.candidates, k)
+        depth = depth or self.cfg.top_k
+        n = max(self.cfg.candidates, depth)
         paths = filters.allowed_paths(self.store) if filters and filters.active() else None
         dense: list[tuple[str, float]] = []
         keyword: list[tuple[str, float]] = []
@@ -85,4 +85,12 @@ class Retriever:
             fused = rrf([dense, keyword], self.cfg.rrf_k, [self.cfg.dense_weight, self.cfg.keyword_weight])
         else:
             fused = weighted([dense, keyword], [self.cfg.dense_weight, self.cfg.keyword_weight])
-        return self.store.hits(fused[: k * 2])[:k], best_dense
+        return fused[:depth], best_dense
+
+    def search(
+        self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None
+    ) -> tuple[list[Hit], float]:
+        """Hits best first, and the best dense cosine similarity (a relevance signal)."""
+        k = top_k or self.cfg.top_k
+        fused, best_dense = self.rank(query, depth=k * 2, mode=mode, filters=filters)
+        return self.store.hits(fused)[:k], best_dense

@@ -74,7 +74,10 @@ class FakeGenerator:
         else:
             prompt = request.prompt or "\n".join(m["content"] for m in request.messages or [])
             m = re.search(r'\[1\][^\n]*\n"""\n(.*?)(?:\n"""|$)', prompt, re.S)
-            first = re.split(r"(?<=[.!?])\s", m.group(1).strip())[0] if m else ""
-            text = f"{first} [1]" if first else ""
+            q = re.search(r"Question: (.*)", prompt)
+            words = set(_WORD.findall(q.group(1).lower())) if q else set()
+            sentences = re.split(r"(?<=[.!?])\s+|\n+", m.group(1).strip()) if m else []
+            best = max(sentences, key=lambda s: len(words & set(_WORD.findall(s.lower()))), default="")
+            text = f"{best} [1]" if best else ""
         for i, word in enumerate(text.split(" ")):
             yield word if i == 0 else " " + word

@@ -19,7 +19,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "corpora"
 FIXED_TIME = _dt.datetime(2024, 6, 1, 12, 0, 0)
 
 # ---------------------------------------------------------------------------

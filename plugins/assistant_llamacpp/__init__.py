@@ -59,6 +59,27 @@ def builtin_model_path() -> Path:
     return target
 
 
+_LOG_CALLBACK = None
+
+
+def _quiet_llama_log() -> None:
+    """llama.cpp logs to stderr even with verbose=False; keep only errors."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def _log(level, text, user_data):
+        if level >= 4:  # GGML_LOG_LEVEL_ERROR
+            import sys
+
+            sys.stderr.write(text.decode("utf-8", "replace"))
+
+    _LOG_CALLBACK = _log  # keep a reference: llama.cpp holds the pointer
+    llama_cpp.llama_log_set(_log, None)
+
+
 def check_gguf(path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"generation.model: no such file: {path}")
@@ -83,6 +104,8 @@ class LlamaCppGenerator:
     def llm(self):
         if self._llm is None:
             from llama_cpp import Llama
+
+            _quiet_llama_log()
 
             self._llm = Llama(
                 model_path=str(self.path),

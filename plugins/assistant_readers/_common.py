@@ -34,6 +34,7 @@ _BOMS = (
 )
 _TEXT_CONTROLS = {9, 10, 11, 12, 13, 27}  # tab, newlines, vertical tab, form feed, escape
 _BINARY = "binary content, not text"
+_PREFERRED = ("cp1252", "latin_1", "iso8859_15")
 
 
 def looks_binary(data: bytes) -> bool:
@@ -45,9 +46,11 @@ def looks_binary(data: bytes) -> bool:
 
 
 def _mostly_unprintable(text: str) -> bool:
+    """For a guessed decoding: control characters, or too few letters, digits and spaces."""
     sample = text[:65536]
     bad = sum(1 for ch in sample if (ord(ch) < 32 and ord(ch) not in _TEXT_CONTROLS) or 0x7F <= ord(ch) < 0xA0 or ch == "\ufffd")
-    return bad > len(sample) * 0.05
+    wordy = sum(1 for ch in sample if ch.isalnum() or ch.isspace())
+    return bad > len(sample) * 0.05 or wordy < len(sample) * 0.5
 
 
 def decode_bytes(data: bytes) -> str:
@@ -66,9 +69,13 @@ def decode_bytes(data: bytes) -> str:
     except UnicodeDecodeError:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data).best()
+        matches = from_bytes(data)
+        best = matches.best()
         if best is None:
             raise ReaderError("cannot decode text: not UTF-8 and no other encoding fits") from None
+        # equally good guesses (cp1250 vs cp1252 for short French text): prefer the Western ones
+        tied = {m.encoding: m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
+        best = next((tied[e] for e in _PREFERRED if e in tied), best)
         text = str(best)
         if _mostly_unprintable(text):
             raise ReaderError(_BINARY)

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from assistant.types import Document
 
-from ._common import empty, read_text, section_from_lines
+from ._common import read_text, section_from_lines
 
 LANGUAGES = {
     ".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "typescript", ".jsx": "javascript",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import mailbox
+import re
 import tempfile
 from email import policy
 from email.message import EmailMessage
@@ -25,6 +26,7 @@ from ._common import decode_bytes, empty, is_empty_file, looks_binary, stack_blo
 from .html_reader import html_to_lines
 
 _HEADERS = ("Subject", "From", "Date", "To")
+_FROM_QUOTE = re.compile(r"^>(>*From )", re.M)
 
 
 def _header(msg: EmailMessage, name: str) -> str:
@@ -63,7 +65,8 @@ class EmailReader:
             head = f.read(65536)
         if looks_binary(head):
             raise ReaderError("binary content, not text")
-        if path.suffix.lower() == ".mbox":
+        is_mbox = path.suffix.lower() == ".mbox"
+        if is_mbox:
             box = mailbox.mbox(path, factory=lambda f: email.message_from_binary_file(f, policy=policy.default), create=False)
             try:
                 messages = list(box)
@@ -80,6 +83,8 @@ class EmailReader:
             for msg in messages:
                 body_part = msg.get_body(preferencelist=("plain", "html"))
                 body = _part_text(body_part) if body_part is not None else ""
+                if is_mbox:  # undo the ">From " quoting of body lines
+                    body = _FROM_QUOTE.sub(r"\1", body)
                 header = "\n".join(f"{h}: {_header(msg, h)}" for h in _HEADERS if _header(msg, h))
                 text = "\n\n".join(t for t in (header, body.strip("\n")) if t.strip())
                 for section in stack_blocks([(text, _header(msg, "Subject") or None)], first_line=line):

@@ -66,7 +66,7 @@ class JsonReader:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ReaderError(f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from e
+            raise ReaderError(f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from e
         except RecursionError as e:
             raise ReaderError("not readable JSON: nested too deeply") from e
         sections: list[Section] = []

@@ -37,7 +37,7 @@ class NotebookReader:
         try:
             nb = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ReaderError(f"not a valid notebook: {e.msg} at line {e.lineno}, column {e.colno}") from e
+            raise ReaderError(f"not a valid notebook: {e.msg} (line {e.lineno}, column {e.colno})") from e
         if not isinstance(nb, dict):
             raise ReaderError("not a valid notebook: top level is not an object")
         cells = nb.get("cells")

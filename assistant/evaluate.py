@@ -1,0 +1,353 @@
+"""`assistant eval`: retrieval quality on a BEIR folder, answer quality on a QA file.
+
+Retrieval (``--beir DIR``): the corpus is ingested into its own collection
+(``beir-<folder name>``) in the data folder, through the same chunker, embedder
+and store as ``assistant ingest``, so it never mixes with the user's library and
+a second run re-uses the index. Every test query goes through the same
+``Retriever`` the assistant uses; chunk hits become document hits (a document
+ranks where its best chunk ranks) and the top 100 documents are scored with the
+usual BEIR metrics (nDCG@10 with graded gains as in pytrec_eval, recall@10,
+recall@100, MRR@10) and per-query retrieval latency.
+
+Answers (``--qa FILE``): every question goes through ``Library.ask``; the answer
+is checked against expected strings, the cited sources against the expected
+files, and questions with no source file must be refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import math
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+__all__ = [
+    "cmd_eval",
+    "load_beir",
+    "index_beir",
+    "evaluate_beir",
+    "evaluate_qa",
+    "ndcg_at_k",
+    "recall_at_k",
+    "mrr_at_k",
+    "percentile",
+    "doc_ranking",
+]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+BEIR_PREFIX = "beir://"
+DOC_DEPTH = 100  # documents kept per query (recall@100)
+FOLLOW_UP_RULE = "follow-up questions are asked as: previous question + ' ' + question"
+
+
+# --- metrics -------------------------------------------------------------------
+
+
+def ndcg_at_k(ranked: Sequence[str], gains: dict[str, float], k: int = 10) -> float:
+    """nDCG@k with linear graded gains and a log2(rank + 1) discount (trec_eval's ndcg_cut)."""
+    dcg = sum(gains.get(d, 0.0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted((g for g in gains.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at_k(ranked: Sequence[str], gains: dict[str, float], k: int) -> float:
+    """Share of the relevant documents (gain > 0) found in the top k."""
+    relevant = {d for d, g in gains.items() if g > 0}
+    if not relevant:
+        return 0.0
+    return len(relevant.intersection(ranked[:k])) / len(relevant)
+
+
+def mrr_at_k(ranked: Sequence[str], gains: dict[str, float], k: int = 10) -> float:
+    """1 / rank of the first relevant document in the top k, else 0."""
+    for i, d in enumerate(ranked[:k], start=1):
+        if gains.get(d, 0.0) > 0:
+            return 1.0 / i
+    return 0.0
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile with linear interpolation (numpy's default)."""
+    if not values:
+        return 0.0
+    xs = sorted(values)
+    pos = (len(xs) - 1) * p / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def doc_ranking(chunk_docs: Iterable[str], depth: int = DOC_DEPTH) -> list[str]:
+    """Chunk hits (as document ids, best first) -> documents, each where its best chunk ranks."""
+    return list(dict.fromkeys(chunk_docs))[:depth]
+
+
+# --- BEIR data -----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class BeirData:
+    corpus: dict[str, tuple[str, str]]  # doc id -> (title, text)
+    queries: dict[str, str]  # query id -> text, only those judged in the split
+    qrels: dict[str, dict[str, float]]  # query id -> doc id -> gain
+
+
+def _jsonl(path: Path) -> Iterable[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def load_beir(folder: Path, split: str = "test") -> BeirData:
+    folder = Path(folder)
+    corpus_path = next((folder / n for n in ("corpus.jsonl", "corpus.jsonl.gz") if (folder / n).is_file()), None)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    for p, what in ((corpus_path, "corpus.jsonl[.gz]"), (folder / "queries.jsonl", "queries.jsonl"), (qrels_path, f"qrels/{split}.tsv")):
+        if p is None or not p.is_file():
+            raise FileNotFoundError(f"{folder}: no {what} (not a BEIR folder?)")
+    corpus = {str(d["_id"]): (d.get("title") or "", d.get("text") or "") for d in _jsonl(corpus_path)}
+    qrels: dict[str, dict[str, float]] = {}
+    with open(qrels_path, encoding="utf-8", newline="") as f:
+        for i, line in enumerate(f):
+            cols = line.rstrip("\r\n").split("\t")
+            if len(cols) < 3 or (i == 0 and not cols[2].strip().lstrip("-").isdigit()):
+                continue  # the header, or a blank line
+            qrels.setdefault(cols[0], {})[cols[1]] = float(cols[2])
+    all_queries = {str(q["_id"]): q["text"] for q in _jsonl(folder / "queries.jsonl")}
+    queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
+    return BeirData(corpus, queries, qrels)
+
+
+def beir_config(config, folder: Path):
+    """The library's config with the collection switched to this BEIR folder's own."""
+    name = "beir-" + re.sub(r"[^A-Za-z0-9_-]+", "-", Path(folder).resolve().name).strip("-")
+    return dataclasses.replace(config, library=dataclasses.replace(config.library, collection=name))
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def index_beir(library, corpus: dict[str, tuple[str, str]], *, quiet: bool = False) -> dict[str, int]:
+    """Ingest BEIR documents into ``library`` (one file-like unit per document), skipping unchanged ones."""
+    from .ingest import Ingestor, _Pending, write_lock
+    from .store import FileRow
+    from .types import Document, Section
+
+    store, embedder = library.store, library.embedder
+    with write_lock(library.config.data_dir, wait=True):
+        store.collection  # settles any interrupted write
+        store.check_embed_model(embedder.name)
+        ingestor = Ingestor(library.config, store, embedder, library.registry)
+        known = {r.path: r.content_hash for r in store.file_rows() if r.path.startswith(BEIR_PREFIX)}
+        wanted = {BEIR_PREFIX + i for i in corpus}
+        gone = [p for p in known if p not in wanted]
+        removed = store.remove_files(gone) if gone else 0
+        todo = []
+        for doc_id, (title, text) in corpus.items():
+            path = BEIR_PREFIX + doc_id
+            digest = hashlib.sha256(f"{title}\0{text}".encode("utf-8")).hexdigest()
+            if known.get(path) != digest:
+                todo.append((path, digest, title, text))
+        t0, done, embedded = time.perf_counter(), 0, 0
+        pending: list = []
+        for path, digest, title, text in todo:
+            doc = Document(sections=[Section(text=text or title)], title=title or None)
+            chunks = ingestor.chunker.chunks(path, digest, doc)
+            row = FileRow(path, digest, len(f"{title}{text}".encode()), 0, len(chunks), "beir", title or None, time.time())
+            pending.append(_Pending(row, chunks, "beir"))
+            done += 1
+            if sum(len(p.chunks) for p in pending) >= ingestor.group_chunks or done == len(todo):
+                embedded += ingestor._write(pending)[2]
+                pending = []
+                if not quiet:
+                    rate = done / (time.perf_counter() - t0)
+                    _log(f"indexing: {done}/{len(todo)} documents, {embedded} chunks embedded, ETA {(len(todo) - done) / rate:.0f} s")
+    return {"documents_indexed": len(todo), "documents_removed": len(gone), "chunks_removed": removed, "chunks_embedded": embedded}
+
+
+def evaluate_beir(library, data: BeirData, *, mode: str | None = None, limit: int | None = None, depth: int | None = None) -> dict:
+    """Run every judged query through the library's Retriever; the metrics as one dict."""
+    retriever = library.retriever
+    mode = mode or library.config.retrieval.mode
+    counts = library.store.counts()
+    # enough chunks to fill DOC_DEPTH documents (several chunks can come from one document)
+    depth = depth or max(library.config.retrieval.candidates, math.ceil(DOC_DEPTH * counts["chunks"] / max(counts["files"], 1) * 1.5))
+    qids = list(data.queries)[: limit or None]
+    retriever.rank("warm-up", depth=depth, mode=mode)  # loads the models; not timed
+    per_query: dict[str, dict[str, float]] = {}
+    latencies = []
+    for qid in qids:
+        t0 = time.perf_counter()
+        fused, _ = retriever.rank(data.queries[qid], depth=depth, mode=mode)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        paths = {cid: row.path for cid, row in library.store.chunks_by_id([c for c, _ in fused]).items()}
+        ranked = doc_ranking(paths[c].removeprefix(BEIR_PREFIX) for c, _ in fused if c in paths)
+        gains = data.qrels[qid]
+        per_query[qid] = {
+            "ndcg@10": ndcg_at_k(ranked, gains, 10),
+            "recall@10": recall_at_k(ranked, gains, 10),
+            "recall@100": recall_at_k(ranked, gains, 100),
+            "mrr@10": mrr_at_k(ranked, gains, 10),
+        }
+    n = max(len(qids), 1)
+    out: dict = {k: round(sum(m[k] for m in per_query.values()) / n, 4) for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")}
+    out.update(
+        latency_p50_ms=round(percentile(latencies, 50), 2),
+        latency_p95_ms=round(percentile(latencies, 95), 2),
+        queries=len(qids),
+        mode=mode,
+        documents=counts["files"],
+        chunks=counts["chunks"],
+        retrieval={k: v for k, v in dataclasses.asdict(library.config.retrieval).items()},
+    )
+    out["per_query"] = per_query
+    return out
+
+
+# --- QA ------------------------------------------------------------------------
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"(?<=\d),(?=\d{3}\b)", "", s).lower()
+
+
+def _contains(answer: str, needles: Iterable[str]) -> bool:
+    a = _norm(answer)
+    return any(_norm(n) in a for n in needles if n)
+
+
+def _path_matches(path: str, wanted: Iterable[str]) -> bool:
+    return any(path == w or path.endswith("/" + w.lstrip("/")) for w in wanted)
+
+
+def evaluate_qa(library, items: list[dict]) -> dict:
+    from .answer import NOT_FOUND
+
+    by_id = {it["id"]: it for it in items}
+    results = []
+    first_tokens, totals = [], []
+    answerable_ok, answerable_n, refusal_ok, refusal_n = 0, 0, 0, 0
+    for it in items:
+        question = it["question"]
+        if it.get("follows") in by_id:
+            question = by_id[it["follows"]]["question"] + " " + question
+        ans = library.ask(question)
+        first_tokens.append(ans.timings.get("first_token_s", 0.0))
+        totals.append(ans.timings.get("total_s", 0.0))
+        refused = ans.text.strip() == NOT_FOUND or not ans.grounded
+        bad = _contains(ans.text, it.get("must_not_contain") or [])
+        sources = it.get("source_files") or []
+        if sources:
+            correct = _contains(ans.text, it.get("must_contain") or []) and not bad
+            cited_ok = any(s.cited and _path_matches(s.hit.path, sources) for s in ans.sources)
+            answerable_n += 1
+            answerable_ok += cited_ok
+        else:  # not in the documents: the right answer is a refusal
+            correct = refused and not bad
+            cited_ok = None
+            refusal_n += 1
+            refusal_ok += refused
+        results.append({"id": it["id"], "answer": ans.text, "sources": [s.hit.path for s in ans.sources],
+                        "correct": correct, "cited_ok": cited_ok})
+    n = len(results)
+    return {
+        "answer_accuracy": round(sum(r["correct"] for r in results) / n, 4) if n else 0.0,
+        "citation_accuracy": round(answerable_ok / answerable_n, 4) if answerable_n else None,
+        "refusal_accuracy": round(refusal_ok / refusal_n, 4) if refusal_n else None,
+        "first_token_p50_s": round(percentile(first_tokens, 50), 3),
+        "total_p50_s": round(percentile(totals, 50), 3),
+        "questions": n,
+        "results": results,
+    }
+
+
+def load_qa(path: Path) -> list[dict]:
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{i}: not valid JSON: {e}") from None
+    return items
+
+
+# --- the command ---------------------------------------------------------------
+
+
+def _beir_library(library, folder: Path):
+    from .library import Library
+
+    return Library(beir_config(library.config, folder), registry=library.registry, embedder=library._embedder)
+
+
+def _print_beir(folder: Path, split: str, res: dict) -> None:
+    print(f"BEIR {Path(folder).name} ({split}): {res['queries']} queries, {res['documents']} documents, "
+          f"{res['chunks']} chunks, mode {res['mode']}")
+    rows = [("nDCG@10", res["ndcg@10"]), ("recall@10", res["recall@10"]), ("recall@100", res["recall@100"]),
+            ("MRR@10", res["mrr@10"])]
+    for name, v in rows:
+        print(f"  {name:<12} {v:.4f}")
+    print(f"  {'latency':<12} p50 {res['latency_p50_ms']:.1f} ms, p95 {res['latency_p95_ms']:.1f} ms")
+
+
+def _print_qa(res: dict) -> None:
+    for r in res["results"]:
+        mark = "ok " if r["correct"] else "BAD"
+        cite = {True: "cited", False: "not cited", None: "-"}[r["cited_ok"]]
+        print(f"  {mark} {r['id']:<6} [{cite}] {r['answer'][:100]}")
+
+    def pct(v):
+        return "n/a" if v is None else f"{v:.1%}"
+
+    print(f"{res['questions']} questions: answers {pct(res['answer_accuracy'])}, "
+          f"citations {pct(res['citation_accuracy'])}, refusals {pct(res['refusal_accuracy'])}; "
+          f"first token p50 {res['first_token_p50_s']:.2f} s, total p50 {res['total_p50_s']:.2f} s")
+    print(f"note: {FOLLOW_UP_RULE}")
+
+
+def cmd_eval(args, library) -> int:
+    from .library import LibraryError
+
+    if bool(args.beir) == bool(args.qa):
+        print("assistant eval: give exactly one of --beir DIR or --qa FILE", file=sys.stderr)
+        return EXIT_USAGE
+    if args.beir:
+        try:
+            data = load_beir(args.beir, args.split)
+        except FileNotFoundError as e:
+            raise LibraryError(str(e)) from None
+        lib = _beir_library(library, args.beir)
+        info = index_beir(lib, data.corpus, quiet=args.json)
+        res = evaluate_beir(lib, data, mode=args.mode, limit=args.limit)
+        res.pop("per_query")
+        res.update(dataset=Path(args.beir).name, split=args.split, collection=lib.store.collection_name, index=info)
+        if args.json:
+            print(json.dumps(res, indent=2))
+        else:
+            _print_beir(args.beir, args.split, res)
+        return EXIT_OK
+    try:
+        items = load_qa(args.qa)[: args.limit or None]
+    except (OSError, ValueError) as e:
+        raise LibraryError(f"cannot read the QA file: {e}") from None
+    res = evaluate_qa(library, items)
+    if args.json:
+        print(f"note: {FOLLOW_UP_RULE}", file=sys.stderr)
+        print(json.dumps(res, indent=2, ensure_ascii=False))
+    else:
+        _print_qa(res)
+    return EXIT_OK
