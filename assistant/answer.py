@@ -62,7 +62,7 @@ def pack_passages(hits: list[Hit], budget_tokens: int, count_tokens: Callable[[s
             used += cost
             continue
         room = budget_tokens - used - count_tokens(_source_block(len(out) + 1, replace(hit, text="")))
-        if room > 32:
+        if room > 16:  # a shorter tail is not worth a source number
             sentences = _SENTENCE.split(hit.text)
             kept = ""
             for s in sentences:
