@@ -292,7 +292,7 @@ def test_pack_passages_at_the_window_edge():
     packed = pack_passages(hits, one * 2 + one // 2, count)
     assert [h.chunk_id for h in packed[:2]] == ["c0", "c1"]
     assert len(packed) == 3 and packed[2].text.endswith("[...]")  # cut at a sentence end, marked
-    assert packed[2].text.rstrip(" [...]").endswith(".")
+    assert packed[2].text.removesuffix(" [...]").endswith(".")
     assert pack_passages(hits, 5, count) == []
 
 
