@@ -1,0 +1,278 @@
+"""The Textual app: owns the Library, runs ingest in a worker, routes errors to the UI."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from ..config import ConfigError
+from ..ingest import IngestEvent, IngestReport, LibraryLocked
+from ..library import Library, LibraryError
+from ..plugins import PluginError
+from ..store import StoreError
+from ..types import Source
+from .screens import HelpScreen, LibraryScreen, MainScreen, PathScreen, ViewerScreen
+from .widgets import SystemNote, display_path, ingest_summary
+
+__all__ = ["AssistantApp", "USER_ERRORS"]
+
+# Errors whose message is meant for the user: shown as they are, never as a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (LibraryError, LibraryLocked, ConfigError, StoreError, PluginError)
+
+
+class _IngestAborted(Exception):
+    pass
+
+
+class AssistantApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "Assistant"
+    SUB_TITLE = "your documents, offline"
+
+    BINDINGS = [
+        Binding("ctrl+r", "ingest", "Ingest", tooltip="Ingest (re-sync) the configured folders"),
+        Binding("ctrl+o", "ingest_path", "Add path", tooltip="Ingest a file or folder you type"),
+        Binding("ctrl+l", "library", "Library", tooltip="What is indexed; remove files"),
+        Binding("f1", "help", "Help"),
+    ]
+
+    def __init__(self, library: Library | None = None, *, show_timings: bool = True) -> None:
+        super().__init__()
+        self.library = library
+        self.show_timings = show_timings
+        self.startup_error: str | None = None
+        self.status_info: dict | None = None
+        self.ingesting = False
+        self.last_report: IngestReport | None = None
+        self._abort_ingest = threading.Event()
+        self._main: MainScreen | None = None
+
+    # --- set-up -------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        self._main = MainScreen()
+        return self._main
+
+    @property
+    def main(self) -> MainScreen:
+        assert self._main is not None
+        return self._main
+
+    def on_load(self) -> None:
+        if self.library is None:
+            try:
+                self.library = Library()
+            except USER_ERRORS as e:
+                self.startup_error = str(e)
+
+    def on_mount(self) -> None:
+        if self.startup_error:
+            self.show_error(self.startup_error)
+
+    def on_unmount(self) -> None:
+        self._abort_ingest.set()
+
+    # --- helpers for screens --------------------------------------------------------------
+
+    def key_for(self, action: str, screen: Screen | None = None) -> str:
+        """The display of the first key bound to ``action`` (on the app or ``screen``)."""
+        for source in ((screen,) if screen is not None else ()) + (self,):
+            for binding in source._bindings.key_to_bindings.values():
+                for b in binding:
+                    if b.action == action:
+                        return self.get_key_display(b)
+        return action
+
+    def from_thread(self, callback: Callable[..., Any], *args: Any) -> bool:
+        """``call_from_thread`` that returns False instead of raising once the app has gone."""
+        if not self.is_running:
+            return False
+        try:
+            self.call_from_thread(callback, *args)
+        except (RuntimeError, concurrent.futures.CancelledError):
+            if self.is_running:
+                raise
+            return False
+        return True
+
+    def show_error(self, message: str, *, notify: bool = True) -> None:
+        if notify:
+            self.notify(message, title="Error", severity="error", timeout=8)
+        if self._main is not None and self._main.is_mounted:
+            self._main.show_error(message)
+
+    def refresh_status(self) -> dict | None:
+        if self.library is None:
+            return None
+        try:
+            st = self.library.status()
+        except USER_ERRORS as e:
+            self.show_error(str(e))
+            return None
+        except Exception as e:
+            self.show_error(f"{type(e).__name__}: {e}")
+            return None
+        self.status_info = st
+        if self._main is not None and self._main.is_mounted:
+            self._main.show_status(st)
+        return st
+
+    def open_source(self, source: Source) -> None:
+        chunks = []
+        if self.library is not None:
+            try:
+                chunks = self.library.store.chunks_of(source.hit.path)
+            except USER_ERRORS as e:
+                self.show_error(str(e))
+            except Exception as e:
+                self.show_error(f"{type(e).__name__}: {e}")
+        self.push_screen(ViewerScreen(source, chunks))
+
+    # --- actions --------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        def rows(bindings) -> list[tuple[str, str]]:
+            out = []
+            for b in bindings:
+                if not isinstance(b, Binding) or not b.description:
+                    continue
+                keys = " / ".join(self.get_key_display(Binding(k, b.action)) for k in b.key.split(","))
+                out.append((keys, b.tooltip or b.description))
+            return out
+
+        return [
+            ("Everywhere", rows(self.BINDINGS) + [("ctrl+p", "Command palette: every action by name"), ("ctrl+q", "Quit")]),
+            ("Chat", rows(MainScreen.BINDINGS) + [
+                ("enter", "Ask the question typed in the box"),
+                ("tab / shift+tab", "Move between the chat, the sources table and the question box"),
+                ("pageup / pagedown", "Scroll the chat"),
+                ("enter (in sources)", "Read the selected source in its document"),
+            ]),
+            ("Document viewer", rows(ViewerScreen.BINDINGS) + [("up / down", "Scroll")]),
+            ("Library", rows(LibraryScreen.BINDINGS)),
+        ]
+
+    def action_library(self) -> None:
+        if isinstance(self.screen, LibraryScreen):
+            return
+        self.push_screen(LibraryScreen())
+
+    def action_ingest_path(self) -> None:
+        def chosen(path: str | None) -> None:
+            if path:
+                self.start_ingest([Path(path).expanduser()])
+
+        self.push_screen(PathScreen(), chosen)
+
+    def action_ingest(self) -> None:
+        self.start_ingest(None)
+
+    def action_cancel_ingest(self) -> None:
+        if self.ingesting:
+            self._abort_ingest.set()
+            self.main.ingest_panel.query_one("#ingest-label").update("Cancelling ingest after the current file…")
+
+    # --- ingest ---------------------------------------------------------------------------
+
+    def start_ingest(self, paths: list[Path] | None) -> None:
+        if self.library is None:
+            self.show_error(self.startup_error or "the library is not available")
+            return
+        if self.ingesting:
+            self.notify("An ingest is already running.", severity="warning")
+            return
+        if paths:
+            what = ", ".join(display_path(p) for p in paths)
+        else:
+            what = ", ".join(display_path(p) for p in self.library.config.folders()) or "the configured folders"
+        self.ingesting = True
+        self._abort_ingest.clear()
+        self.main.clear_error()
+        self.main.ingest_panel.start(what)
+        self.main.set_activity("ingesting")
+        self._ingest_worker(self.library, paths, what)
+
+    @work(thread=True, exclusive=True, group="ingest", exit_on_error=False)
+    def _ingest_worker(self, library: Library, paths: list[Path] | None, what: str) -> None:
+        last = 0.0
+
+        def on_event(ev: IngestEvent) -> None:
+            nonlocal last
+            if self._abort_ingest.is_set():
+                raise _IngestAborted()
+            now = time.monotonic()
+            if ev.kind == "file" and now - last < 0.1 and ev.files_done < ev.files_total:
+                return  # at most ten updates a second
+            last = now
+            self.from_thread(self._ingest_event, ev)
+
+        try:
+            report = library.ingest(paths, on_event=on_event)
+        except _IngestAborted:
+            self.from_thread(self._ingest_done, what, None, "ingest cancelled; what was written so far is kept")
+            return
+        except USER_ERRORS as e:
+            self.from_thread(self._ingest_done, what, None, str(e))
+            return
+        except Exception as e:  # never a traceback in the UI
+            self.from_thread(self._ingest_done, what, None, f"{type(e).__name__}: {e}")
+            return
+        self.from_thread(self._ingest_done, what, report, None)
+
+    def _ingest_event(self, ev: IngestEvent) -> None:
+        self.main.ingest_panel.event(ev)
+
+    async def _ingest_done(self, what: str, report: IngestReport | None, error: str | None) -> None:
+        self.ingesting = False
+        panel = self.main.ingest_panel
+        panel.stop()
+        self.main.set_activity("")
+        if report is None:
+            message = f"ingest of {what}: {error}"
+            self.show_error(message)
+            await self.main.chat.mount(SystemNote(message[0].upper() + message[1:], error=True))
+        else:
+            self.last_report = report
+            await self.main.chat.mount(SystemNote(ingest_summary(what, report, self.show_timings)))
+            n_failed = len(report.files_failed)
+            self.notify(
+                f"{report.files_ingested} indexed, {report.files_unchanged} unchanged, {n_failed} failed.",
+                title="Ingest finished",
+                severity="warning" if n_failed else "information",
+            )
+        self.main.chat.scroll_end(animate=False)
+        self.refresh_status()
+        if isinstance(self.screen, LibraryScreen):
+            self.screen.action_reload()
+
+    # --- command palette ------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Ingest configured folders", "Index (or re-sync) the folders listed in the config", self.action_ingest)
+        yield SystemCommand("Ingest a file or folder…", "Type a path to index", self.action_ingest_path)
+        if self.ingesting:
+            yield SystemCommand("Cancel ingest", "Stop the running ingest after the current file", self.action_cancel_ingest)
+        yield SystemCommand("New chat", "Clear the conversation", self._new_chat)
+        if self._main is not None and self._main.answering:
+            yield SystemCommand("Stop generation", "Stop the answer being written", self._main.action_stop)
+        yield SystemCommand("Library", "Files indexed, failures; remove files", self.action_library)
+        yield SystemCommand("Help", "Keys and what they do", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    async def _new_chat(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        await self.main.action_new_chat()

@@ -1,0 +1,354 @@
+"""Widgets for the main screen: the chat log, answers, the sources table, ingest progress."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Label, Markdown, ProgressBar, Static
+
+from ..ingest import IngestEvent, IngestReport
+from ..types import Answer, Source
+
+__all__ = [
+    "display_path",
+    "AnswerView",
+    "ChatLog",
+    "IngestPanel",
+    "QuestionView",
+    "SourcesTable",
+    "StatusLine",
+    "SystemNote",
+    "Welcome",
+]
+
+
+# --- formatting helpers (pure) ---------------------------------------------------
+
+
+def display_path(path: str | Path) -> str:
+    """A path as the user thinks of it: relative to the working folder, else ``~/...``, else absolute."""
+    p = Path(path)
+    try:
+        rel = p.relative_to(Path.cwd())
+        return str(rel) if str(rel) != "." else "."
+    except ValueError:
+        pass
+    home = Path(os.path.expanduser("~"))
+    try:
+        return str(Path("~") / p.relative_to(home))
+    except ValueError:
+        return str(p)
+
+
+def lines_of(start: int | None, end: int | None) -> str:
+    if not start:
+        return "-"
+    return f"{start}" if not end or end == start else f"{start}-{end}"
+
+
+def fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+_FLAG_TEXT = {
+    "extractive-fallback": "the model gave no usable answer; showing the best matching passage",
+    "removed-invalid-citation": "removed a citation to a passage that does not exist",
+    "attributed-citation": "citation added by matching the answer to a passage",
+}
+
+
+def answer_meta(answer: Answer, show_timings: bool) -> str:
+    parts: list[str] = []
+    cited = [s.n for s in answer.sources if s.cited]
+    if not answer.grounded:
+        parts.append("not found in your documents")
+    if answer.sources:
+        n = len(answer.sources)
+        parts.append(f"{n} source{'s' if n != 1 else ''}" + (f", cites {', '.join(f'[{c}]' for c in cited)}" if cited else ""))
+    parts.append(answer.model)
+    if show_timings and answer.timings:
+        first = answer.timings.get("first_token_s")
+        total = answer.timings.get("total_s")
+        if first is not None and total is not None:
+            parts.append(f"first token {first:.1f} s, total {total:.1f} s")
+    parts.extend(_FLAG_TEXT.get(f, f) for f in answer.flags)
+    return " · ".join(parts)
+
+
+# --- status line ----------------------------------------------------------------
+
+
+class StatusLine(Static):
+    """One line under the input: library counts and what is running, or the last error."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__("", **kw)
+        self._counts = ""
+        self._activity = ""
+        self._error = ""
+
+    def set_counts(self, text: str) -> None:
+        self._counts = text
+        self._render_line()
+
+    def set_activity(self, text: str) -> None:
+        self._activity = text
+        self._render_line()
+
+    def set_error(self, text: str) -> None:
+        self._error = text
+        self.set_class(bool(text), "-error")
+        self._render_line()
+
+    @property
+    def error(self) -> str:
+        return self._error
+
+    def _render_line(self) -> None:
+        if self._error:
+            self.update(Text(f"Error: {self._error}"))
+            return
+        line = Text(self._counts)
+        if self._activity:
+            line.append("  ·  ")
+            line.append(self._activity, style="bold")
+        self.update(line)
+
+
+# --- chat log --------------------------------------------------------------------
+
+
+class Welcome(Static):
+    """The first block of the chat log: the empty state, or a short hint."""
+
+    def show_state(self, status: dict, ingest_key: str, path_key: str) -> None:
+        self.set_class(status["chunks"] == 0, "-empty")
+        t = Text()
+        if status["chunks"] == 0:
+            t.append("Your library is empty.\n\n", style="bold")
+            folders = status.get("folders") or []
+            if folders:
+                t.append("Press ")
+                t.append(ingest_key, style="bold reverse")
+                t.append(" to ingest the configured folder" + ("s" if len(folders) > 1 else "") + ":\n")
+                for f in folders:
+                    t.append(f"  • {display_path(f)}\n")
+                t.append("or ")
+            else:
+                t.append("No folders are configured ([library] folders). Press ")
+            t.append(path_key, style="bold reverse")
+            t.append(" to ingest another file or folder. Then ask a question below.")
+        else:
+            files, chunks = status["files"], status["chunks"]
+            t.append("Ask a question about your documents ", style="bold")
+            t.append(f"({files} file{'s' if files != 1 else ''}, {chunks} chunk{'s' if chunks != 1 else ''}).\n")
+            t.append("Answers cite passages as [n]; pick one in the sources table (tab, enter) to read it in context.")
+        self.update(t)
+
+
+class QuestionView(Static):
+    def __init__(self, question: str) -> None:
+        super().__init__(Text.assemble(("You  ", "bold"), question))
+        self.question = question
+
+
+class SystemNote(Static):
+    """A line from the app itself (ingest summaries, failures)."""
+
+    def __init__(self, text: str | Text, *, error: bool = False) -> None:
+        super().__init__(text if isinstance(text, Text) else Text(text), classes="-error" if error else "")
+
+
+class AnswerView(Vertical):
+    """One answer: Markdown streamed piece by piece, then replaced by the checked text."""
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+        self.answer: Answer | None = None
+        self._stream = None
+        self._text: list[str] = []
+        self.done = False
+
+    def compose(self) -> ComposeResult:
+        yield Markdown("", classes="answer-text")
+        yield Static("searching your documents…", classes="answer-meta")
+
+    @property
+    def streamed_text(self) -> str:
+        return "".join(self._text)
+
+    async def write(self, piece: str) -> None:
+        if self.done:
+            return
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.query_one(Markdown))
+            self.query_one(".answer-meta", Static).update("answering…")
+        self._text.append(piece)
+        await self._stream.write(piece)
+
+    async def _close_stream(self) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+
+    async def finish(self, answer: Answer, show_timings: bool) -> None:
+        await self._close_stream()
+        self.done = True
+        self.answer = answer
+        self.set_class(not answer.grounded, "-not-found")
+        await self.query_one(Markdown).update(answer.text)
+        self.query_one(".answer-meta", Static).update(Text(answer_meta(answer, show_timings)))
+
+    async def stopped(self) -> None:
+        await self._close_stream()
+        self.done = True
+        self.add_class("-stopped")
+        if not self._text:
+            await self.query_one(Markdown).update("*(stopped before the answer began)*")
+        self.query_one(".answer-meta", Static).update("stopped · the answer is incomplete and was not checked")
+
+    async def failed(self, message: str, hint: str = "") -> None:
+        await self._close_stream()
+        self.done = True
+        self.add_class("-error")
+        self.query_one(Markdown).display = False
+        self.query_one(".answer-meta", Static).update(Text(f"Error: {message}" + (f"\n{hint}" if hint else "")))
+
+
+class ChatLog(VerticalScroll):
+    """Questions, answers and notes, newest at the bottom, kept scrolled to the end."""
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    def turns(self) -> list[AnswerView]:
+        return list(self.query(AnswerView))
+
+    async def clear_turns(self) -> None:
+        await self.query("QuestionView, AnswerView, SystemNote").remove()
+
+
+# --- sources ----------------------------------------------------------------------
+
+
+class SourcesTable(DataTable):
+    """[n], file, page, lines, score, cited: the passages behind the current answer."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kw)
+        self.sources: list[Source] = []
+
+    def on_mount(self) -> None:
+        self.add_column("#", key="n", width=4)
+        self.add_column("file", key="file")
+        self.add_column("page", key="page", width=4)
+        self.add_column("lines", key="lines", width=7)
+        self.add_column("score", key="score", width=6)
+        self.add_column("cited", key="cited", width=5)
+
+    def show(self, sources: Iterable[Source]) -> None:
+        self.clear()
+        self.sources = list(sources)
+        for s in self.sources:
+            h = s.hit
+            self.add_row(
+                f"[{s.n}]",
+                Path(h.path).name,
+                str(h.page) if h.page else "-",
+                lines_of(h.start_line, h.end_line),
+                f"{h.score:.3f}",
+                "✓" if s.cited else "",
+                key=str(s.n),
+            )
+
+    def source_at_cursor(self) -> Source | None:
+        if not self.sources or self.cursor_row < 0 or self.cursor_row >= len(self.sources):
+            return None
+        return self.sources[self.cursor_row]
+
+    def source_for_key(self, key: str | None) -> Source | None:
+        for s in self.sources:
+            if str(s.n) == key:
+                return s
+        return None
+
+
+# --- ingest progress -----------------------------------------------------------------
+
+
+class IngestPanel(Vertical):
+    """A label and a progress bar, shown while an ingest runs."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.failures: list[tuple[str, str]] = []
+        self.what = ""
+        self.last: IngestEvent | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="ingest-label")
+        yield ProgressBar(total=None, show_eta=False, id="ingest-bar")
+
+    def start(self, what: str) -> None:
+        self.what = what
+        self.failures = []
+        self.last = None
+        self.query_one(ProgressBar).update(total=None, progress=0)
+        self.query_one("#ingest-label", Label).update(Text(f"Ingesting {what}: scanning…"))
+        self.add_class("-active")
+
+    def event(self, ev: IngestEvent) -> None:
+        if ev.kind == "failed":
+            self.failures.append((ev.path, ev.reason))
+        if ev.kind == "removed":
+            return
+        self.last = ev
+        bar = self.query_one(ProgressBar)
+        bar.update(total=max(ev.files_total, 1), progress=ev.files_done)
+        parts = [f"{ev.files_done}/{ev.files_total} files", f"{ev.chunks} chunks"]
+        if ev.rate:
+            parts.append(f"{ev.rate:.1f} chunks/s")
+        if ev.eta_s:
+            parts.append(f"ETA {fmt_eta(ev.eta_s)}")
+        if self.failures:
+            parts.append(f"{len(self.failures)} failed")
+        if ev.path and ev.kind in ("file", "failed"):
+            parts.append(Path(ev.path).name)
+        self.query_one("#ingest-label", Label).update(Text(f"Ingesting {self.what}: " + " · ".join(parts)))
+
+    def stop(self) -> None:
+        self.remove_class("-active")
+
+
+def ingest_summary(what: str, report: IngestReport, show_timings: bool) -> Text:
+    r = report
+    t = Text()
+    t.append(f"Ingested {what}: ", style="bold")
+    t.append(
+        f"{r.files_seen} files seen — {r.files_ingested} indexed, {r.files_unchanged} unchanged, "
+        f"{len(r.files_skipped)} skipped, {len(r.files_failed)} failed, {r.files_removed} removed; "
+        f"{r.chunks_total} chunks in the library"
+    )
+    if show_timings:
+        t.append(f" ({r.seconds:.1f} s)")
+    t.append(".")
+    for f in r.files_failed:
+        t.append(f"\n  failed  {display_path(f['path'])}: {f['reason']}", style="red")
+    for f in r.files_skipped[:20]:
+        t.append(f"\n  skipped {display_path(f['path'])}: {f['reason']}", style="dim")
+    if len(r.files_skipped) > 20:
+        t.append(f"\n  … and {len(r.files_skipped) - 20} more skipped", style="dim")
+    return t
