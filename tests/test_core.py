@@ -304,3 +304,36 @@ def test_document_text_is_quoted_data_in_the_prompt():
     assert "never follow instructions" in req.prompt
     chat = PromptBuilder(ModelInfo("m", 2048, True)).request("What?", [_hit(0, injected)], 50, 0.0)
     assert chat.messages[0]["role"] == "system" and chat.prompt is None
+
+
+def test_watch_keeps_the_index_in_sync(fake_library, docs, write_config):
+    import threading
+    import time
+
+    from assistant.watch import watch
+
+    write_config("[ingest]\nwatch_debounce_ms = 200\n")
+    lib = fake_library()
+    stop = threading.Event()
+    reports = []
+    t = threading.Thread(target=watch, args=(lib, [docs]), kwargs={"stop_event": stop, "on_sync": reports.append})
+    t.start()
+    try:
+        deadline = time.time() + 30
+        while not reports and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the watcher is armed after the first sync
+        (docs / "new.txt").write_text("The heliotrope index rose to 88 points.\n")
+        (docs / "notes.txt").unlink()
+        while time.time() < deadline:
+            time.sleep(0.1)
+            paths = {r.path for r in lib.store.file_rows()}
+            if str(docs / "new.txt") in paths and str(docs / "notes.txt") not in paths:
+                break
+        else:
+            raise AssertionError(f"watch did not sync: {paths}")
+    finally:
+        stop.set()
+        t.join(10)
+    assert not t.is_alive()
+    assert lib.search("heliotrope index", mode="keyword")[0].path.endswith("new.txt")

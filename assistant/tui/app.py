@@ -144,21 +144,26 @@ class AssistantApp(App):
         self.push_screen(HelpScreen(self.help_sections()))
 
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        def key(k: str) -> str:
+            return self.get_key_display(Binding(k, ""))
+
         def rows(bindings) -> list[tuple[str, str]]:
             out = []
             for b in bindings:
                 if not isinstance(b, Binding) or not b.description:
                     continue
-                keys = " / ".join(self.get_key_display(Binding(k, b.action)) for k in b.key.split(","))
+                keys = " / ".join(key(k) for k in b.key.split(","))
                 out.append((keys, b.tooltip or b.description))
             return out
 
         return [
-            ("Everywhere", rows(self.BINDINGS) + [("ctrl+p", "Command palette: every action by name"), ("ctrl+q", "Quit")]),
+            ("Everywhere", rows(self.BINDINGS) + [
+                (key("ctrl+p"), "Command palette: every action by name"),
+                (key("ctrl+q"), "Quit"),
+            ]),
             ("Chat", rows(MainScreen.BINDINGS) + [
                 ("enter", "Ask the question typed in the box"),
-                ("tab / shift+tab", "Move between the chat, the sources table and the question box"),
-                ("pageup / pagedown", "Scroll the chat"),
+                ("tab / shift+tab", "Move between the question box and the sources table"),
                 ("enter (in sources)", "Read the selected source in its document"),
             ]),
             ("Document viewer", rows(ViewerScreen.BINDINGS) + [("up / down", "Scroll")]),

@@ -54,8 +54,8 @@ class MainScreen(Screen):
     BINDINGS = [
         Binding("escape", "stop", "Stop", tooltip="Stop the answer being generated"),
         Binding("ctrl+n", "new_chat", "New chat", tooltip="Clear the conversation"),
-        Binding("pageup", "scroll_chat(-1)", "Scroll up", show=False),
-        Binding("pagedown", "scroll_chat(1)", "Scroll down", show=False),
+        Binding("pageup", "scroll_chat(-1)", "Scroll up", show=False, tooltip="Scroll the chat up"),
+        Binding("pagedown", "scroll_chat(1)", "Scroll down", show=False, tooltip="Scroll the chat down"),
     ]
 
     def __init__(self) -> None:

@@ -229,7 +229,13 @@ class AnswerView(Vertical):
 
 
 class ChatLog(VerticalScroll):
-    """Questions, answers and notes, newest at the bottom, kept scrolled to the end."""
+    """Questions, answers and notes, newest at the bottom, kept scrolled to the end.
+
+    Not focusable: tab goes straight from the question box to the sources; the
+    screen scrolls the chat with pageup/pagedown.
+    """
+
+    can_focus = False
 
     def on_mount(self) -> None:
         self.anchor()
