@@ -1,0 +1,100 @@
+"""Answer speed: `assistant ask` against a raw llama-cpp-python call with the same prompt and model.
+
+    .venv/bin/python bench/answer.py [--repeat 3]
+
+Indexes corpora/ into a fresh data folder, asks a few questions through the
+Library (retrieval, prompt, streaming, citation checks), records each prompt the
+generator received, and replays it with a raw ``Llama.create_completion`` on a
+second instance of the same GGUF with the same settings. Prints time to first
+token and tokens/s side by side, with ratios (medians over questions x repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [
+    "How long does the K3 take to charge?",
+    "Which port does the K3 local REST API listen on?",
+    "How many employees did Larkspur Robotics have at the end of 2023?",
+    "What is the default mowing height?",
+    "When do the replacement PA-29 adapters ship?",
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["ASSISTANT_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-answer-")
+
+    from llama_cpp import Llama
+
+    from assistant.config import Config
+    from assistant.library import Library
+    from assistant.types import Answer
+
+    lib = Library(Config())
+    lib.ingest([ROOT / "corpora"])
+    gen = lib.generator
+    seen: list = []
+    original = gen.stream
+
+    def recording(request):
+        seen.append(request)
+        return original(request)
+
+    gen.stream = recording
+    raw = Llama(model_path=str(gen.path), n_ctx=gen.n_ctx, n_threads=gen.threads, n_batch=gen.n_batch, verbose=False)
+
+    ours_ft, ours_tps, raw_ft, raw_tps = [], [], [], []
+    for _ in range(args.repeat):
+        for q in QUESTIONS:
+            t0 = time.perf_counter()
+            first = None
+            n = 0
+            answer = None
+            gen_start = None
+            for item in lib.ask_stream(q):
+                if isinstance(item, Answer):
+                    answer = item
+                    continue
+                now = time.perf_counter()
+                if first is None:
+                    first, gen_start = now - t0, now
+                n += 1
+            if answer is None or not seen or first is None or n < 2:
+                continue
+            ours_ft.append(first)
+            ours_tps.append((n - 1) / (time.perf_counter() - gen_start))
+            req = seen[-1]
+            t0 = time.perf_counter()
+            first_raw, m = None, 0
+            for ch in raw.create_completion(
+                req.prompt, max_tokens=req.max_tokens, temperature=req.temperature, stop=list(req.stop),
+                repeat_penalty=1.1, stream=True,
+            ):
+                now = time.perf_counter()
+                if first_raw is None:
+                    first_raw, raw_start = now - t0, now
+                m += 1
+            raw_ft.append(first_raw)
+            raw_tps.append((m - 1) / (time.perf_counter() - raw_start) if m > 1 else float("nan"))
+            raw.reset()  # the raw side gets no prompt-cache help from the previous question
+
+    med = statistics.median
+    print(f"{'measure (median of ' + str(len(ours_ft)) + ' answers)':<40}{'assistant':>12}{'raw llama':>12}{'ratio':>8}")
+    print(f"{'time to first token (s)':<40}{med(ours_ft):>12.3f}{med(raw_ft):>12.3f}{med(ours_ft) / med(raw_ft):>8.2f}")
+    print(f"{'tokens/s':<40}{med(ours_tps):>12.1f}{med(raw_tps):>12.1f}{med(ours_tps) / med(raw_tps):>8.2f}")
+    print("assistant's first token includes retrieval (query embedding, dense + keyword search, fusion).")
+
+
+if __name__ == "__main__":
+    main()
