@@ -9,8 +9,9 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q "torch==2.13.0"
 if [ "${1:-}" = "--test" ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
+  # the example plugin packages: the tests find them through entry points only
   for p in examples/*/; do
-    [ -f "$p/pyproject.toml" ] && .venv/bin/python -m pip install -q --no-deps -e "$p"
+    if [ -f "$p/pyproject.toml" ]; then .venv/bin/python -m pip install -q --no-deps -e "$p"; fi
   done
 else
   .venv/bin/python -m pip install -q -e .

@@ -73,10 +73,6 @@ class AssistantApp(App):
             except USER_ERRORS as e:
                 self.startup_error = str(e)
 
-    def on_mount(self) -> None:
-        if self.startup_error:
-            self.show_error(self.startup_error)
-
     def on_unmount(self) -> None:
         self._abort_ingest.set()
 
@@ -111,6 +107,8 @@ class AssistantApp(App):
 
     def refresh_status(self) -> dict | None:
         if self.library is None:
+            if self._main is not None and self._main.is_mounted:
+                self._main.show_problem(self.startup_error or "the library is not available")
             return None
         try:
             st = self.library.status()

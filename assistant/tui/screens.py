@@ -99,6 +99,11 @@ class MainScreen(Screen):
     def show_error(self, message: str) -> None:
         self.query_one(StatusLine).set_error(message)
 
+    def show_problem(self, message: str) -> None:
+        """The library could not be opened at all (e.g. a bad config file)."""
+        self.query_one(Welcome).show_problem(message)
+        self.show_error(message)
+
     def clear_error(self) -> None:
         self.query_one(StatusLine).set_error("")
 

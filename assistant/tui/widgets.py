@@ -158,6 +158,15 @@ class Welcome(Static):
         self.update(t)
 
 
+    def show_problem(self, message: str) -> None:
+        self.set_class(True, "-empty", "-problem")
+        t = Text()
+        t.append("The library cannot be opened.\n\n", style="bold")
+        t.append(message + "\n\n")
+        t.append("Fix the problem (see config.toml, or ASSISTANT_CONFIG / ASSISTANT_DATA_DIR) and start again.")
+        self.update(t)
+
+
 class QuestionView(Static):
     def __init__(self, question: str) -> None:
         super().__init__(Text.assemble(("You  ", "bold"), question))

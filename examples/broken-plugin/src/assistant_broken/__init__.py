@@ -1,0 +1,1 @@
+"""Deliberately broken assistant plugins (a test fixture). Importing the package itself works."""
