@@ -267,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     from .store import StoreError
 
     try:
-        registry = PluginRegistry(load_config().plugins) if argv and argv[0] not in ("ingest", "ask", "status", "search", "remove", "plugins", "eval", "-h", "--help") else None
+        builtin = ("ingest", "ask", "status", "search", "remove", "plugins", "eval")
+        # plugin commands are looked up only when the command is not a built-in one
+        registry = PluginRegistry(load_config().plugins) if argv and argv[0] not in builtin else None
         args = build_parser(registry).parse_args(argv)
         if args.command is None:
             from .tui import run_tui

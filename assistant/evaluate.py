@@ -31,6 +31,7 @@ __all__ = [
     "cmd_eval",
     "load_beir",
     "index_beir",
+    "beir_library",
     "evaluate_beir",
     "evaluate_qa",
     "ndcg_at_k",
@@ -288,7 +289,7 @@ def load_qa(path: Path) -> list[dict]:
 # --- the command ---------------------------------------------------------------
 
 
-def _beir_library(library, folder: Path):
+def beir_library(library, folder: Path):
     from .library import Library
 
     return Library(beir_config(library.config, folder), registry=library.registry, embedder=library._embedder)
@@ -330,7 +331,7 @@ def cmd_eval(args, library) -> int:
             data = load_beir(args.beir, args.split)
         except FileNotFoundError as e:
             raise LibraryError(str(e)) from None
-        lib = _beir_library(library, args.beir)
+        lib = beir_library(library, args.beir)
         info = index_beir(lib, data.corpus, quiet=args.json)
         res = evaluate_beir(lib, data, mode=args.mode, limit=args.limit)
         res.pop("per_query")

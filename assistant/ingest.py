@@ -197,16 +197,13 @@ class Ingestor:
         pending: list[_Pending] = []
         pending_chunks = 0
         seen_paths: set[str] = set()
-        embed_time = 1e-9
         done = 0
 
         def flush():
-            nonlocal pending, pending_chunks, embed_time
+            nonlocal pending, pending_chunks
             if not pending:
                 return
-            t = time.perf_counter()
             added, removed, embedded, reused = self._write(pending)
-            embed_time += time.perf_counter() - t
             report.chunks_added += added
             report.chunks_removed += removed
             report.chunks_embedded += embedded
@@ -234,9 +231,9 @@ class Ingestor:
                 self.store.record_failure(key, reason)
                 self.on_event(IngestEvent("failed", key, done, total, report.chunks_embedded, reason=reason))
                 continue
-            rate = report.chunks_embedded / embed_time if report.chunks_embedded else 0.0
-            remaining = total - done
-            eta = (remaining * (report.chunks_embedded / max(done, 1)) / rate) if rate else None
+            elapsed = time.perf_counter() - t0
+            rate = (report.chunks_embedded + pending_chunks) / elapsed if elapsed > 0 else 0.0
+            eta = elapsed / done * (total - done) if done else None
             self.on_event(IngestEvent("file", key, done, total, report.chunks_embedded, rate, eta))
         flush()
 
@@ -253,7 +250,10 @@ class Ingestor:
                     self.on_event(IngestEvent("removed", p))
         report.chunks_total = self.store.counts()["chunks"]
         report.seconds = round(time.perf_counter() - t0, 3)
-        self.on_event(IngestEvent("done", files_done=done, files_total=total, chunks=report.chunks_embedded))
+        self.on_event(
+            IngestEvent("done", files_done=done, files_total=total, chunks=report.chunks_embedded,
+                        rate=report.chunks_embedded / report.seconds if report.seconds else 0.0, eta_s=0.0)
+        )
         return report
 
     def _prepare(self, path: Path, readers) -> _Pending | str:

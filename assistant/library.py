@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +37,7 @@ class Library:
         self.registry = registry or PluginRegistry(self.config.plugins)
         self._embedder = embedder
         self._generator = generator
+        self._load_lock = threading.RLock()  # the TUI asks and ingests from worker threads
 
     # --- parts, built on first use ---------------------------------------------
 
@@ -45,6 +47,10 @@ class Library:
 
     @property
     def embedder(self):
+        with self._load_lock:
+            return self._load_embedder()
+
+    def _load_embedder(self):
         if self._embedder is None:
             from .embed import Embedder
 
@@ -56,6 +62,10 @@ class Library:
 
     @property
     def generator(self):
+        with self._load_lock:
+            return self._load_generator()
+
+    def _load_generator(self):
         if self._generator is None:
             from .plugins import PluginError
 

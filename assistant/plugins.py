@@ -82,9 +82,12 @@ def _settings_for(factory: Any, name: str, table: dict[str, Any], defaults: dict
     table = {k: v for k, v in table.items() if k != "enabled"}
     try:
         sig = inspect.signature(factory)
-        hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
-    except (TypeError, ValueError, NameError):
+    except (TypeError, ValueError):
         return table
+    try:
+        hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
+    except Exception:  # an annotation that cannot be resolved: check names, not types
+        hints = {}
     params = {p.name: p for p in sig.parameters.values() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
     out = {k: v for k, v in defaults.items() if k in params}
@@ -152,7 +155,8 @@ class PluginRegistry:
             factory = info.entry_point.load()
             settings = _settings_for(factory, name, self.settings.get(name, {}), defaults or {})
             obj = factory(**settings) if callable(factory) else factory
-        except ConfigError:
+        except ConfigError as e:
+            info.reason = f"config: {e}"
             raise
         except Exception as e:  # a plugin fails alone
             info.status = "failed"

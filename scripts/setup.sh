@@ -11,7 +11,7 @@ if [ "${1:-}" = "--test" ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
   # the example plugin packages: the tests find them through entry points only
   for p in examples/*/; do
-    if [ -f "$p/pyproject.toml" ]; then .venv/bin/python -m pip install -q --no-deps -e "$p"; fi
+    if [ -f "$p/pyproject.toml" ]; then .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e "$p"; fi
   done
 else
   .venv/bin/python -m pip install -q -e .

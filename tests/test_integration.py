@@ -122,7 +122,12 @@ def test_bad_gguf_paths(tmp_path, write_config):
 def test_reingest_of_unchanged_files_adds_nothing(tmp_path):
     corpus = tmp_path / "c"
     shutil.copytree(CORPORA, corpus)
-    first = json.loads(run_cli("ingest", "--json", str(corpus)).stdout)
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.7\n garbage")
+    r1 = run_cli("ingest", "--json", str(corpus))
+    assert r1.returncode == 3, "some files failed: exit code 3, not success"
+    first = json.loads(r1.stdout)
+    assert [f["path"] for f in first["files_failed"]] == [str(corpus / "broken.pdf")]
+    assert first["files_failed"][0]["reason"]
     second = json.loads(run_cli("ingest", "--json", str(corpus)).stdout)
     assert second["chunks_added"] == 0 and second["files_ingested"] == 0
     assert second["chunks_total"] == first["chunks_total"]

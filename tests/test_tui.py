@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -118,6 +117,11 @@ def visible_text(widget) -> str:
     return str(widget.render())
 
 
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text lines."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
 # --- the main path ------------------------------------------------------------------------
 
 
@@ -133,13 +137,19 @@ async def test_empty_state_ingest_ask_view_source_and_back(lib):
         assert app.screen.query_one("#question", Input).has_focus
 
         # one key ingests the configured folders, with progress
-        events = []
+        events, shown = [], []
         panel = app.screen.query_one(IngestPanel)
         original = panel.event
-        panel.event = lambda ev: (events.append(ev), original(ev))[1]
+
+        def spy(ev):
+            events.append(ev)
+            shown.append(panel.has_class("-active"))
+            original(ev)
+
+        panel.event = spy
         await pilot.press("ctrl+r")
-        assert panel.has_class("-active")
         await wait_for(pilot, lambda: not app.ingesting)
+        assert shown and all(shown)  # the progress panel was up for every event
         assert not panel.has_class("-active")
         assert events[0].kind == "scan" and events[0].files_total == 3
         assert events[-1].kind == "done" and events[-1].files_done == 3
@@ -238,6 +248,31 @@ async def test_stop_generation_with_escape(tui_docs):
         assert "stopped" in visible_text(view.query_one(".answer-meta"))
         # the chat is usable again
         assert app.screen.query_one("#question", Input).has_focus
+
+
+class SlowEmbedder(FakeEmbedder):
+    """Embeds documents slowly (queries at full speed), so an ingest takes a while."""
+
+    def embed(self, texts, batch_size=32):
+        time.sleep(1.0)
+        return super().embed(texts, batch_size)
+
+
+async def test_chat_stays_usable_while_ingesting(tui_docs):
+    cfg = Config()
+    cfg.library.folders = [str(tui_docs)]
+    lib = Library(cfg, embedder=SlowEmbedder(), generator=FakeGenerator())
+    lib.ingest([tui_docs / "alpha.md"])
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        assert app.ingesting
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert app.ingesting  # the answer came while the ingest was still embedding
+        assert view.answer is not None and "filter every month" in view.answer.text
+        await pilot.press("ctrl+r")  # a second ingest is refused politely
+        await wait_for(pilot, lambda: not app.ingesting)
+        assert lib.status()["files"] == 3
 
 
 async def test_new_chat_clears_the_conversation(ingested):
@@ -362,9 +397,14 @@ async def test_help_screen_lists_the_bindings(lib):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        text = " ".join(visible_text(w) for w in app.screen.query("Static"))
-        for expected in ("^r", "Ingest", "^l", "esc", "Stop", "^n", "Next passage", "Remove file"):
-            assert expected in text, expected
+        listed = {(keys, text) for _, rows in app.screen.sections for keys, text in rows}
+        for expected in [("^r", "Ingest (re-sync) the configured folders"), ("^l", "What is indexed; remove files"),
+                         ("esc", "Stop the answer being generated"), ("^n", "Clear the conversation"),
+                         ("n", "Move to the next passage of the file"),
+                         ("d / del", "Remove the selected file from the library"), ("f1", "Help")]:
+            assert expected in listed, expected
+        shown = screen_text(app)
+        assert "Ingest (re-sync) the configured folders" in shown and "Stop the answer" in shown
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
 

@@ -13,10 +13,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from ..config import ConfigError
+from ..config import ConfigError, load_config
 from ..ingest import IngestEvent, IngestReport, LibraryLocked
 from ..library import Library, LibraryError
-from ..plugins import PluginError
+from ..plugins import PluginError, PluginRegistry
 from ..store import StoreError
 from ..types import Source
 from .screens import HelpScreen, LibraryScreen, MainScreen, PathScreen, ViewerScreen
@@ -54,6 +54,7 @@ class AssistantApp(App):
         self.last_report: IngestReport | None = None
         self._abort_ingest = threading.Event()
         self._main: MainScreen | None = None
+        self._ui_thread = threading.get_ident()
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -67,11 +68,22 @@ class AssistantApp(App):
         return self._main
 
     def on_load(self) -> None:
+        self._ui_thread = threading.get_ident()
         if self.library is None:
             try:
-                self.library = Library()
+                config = load_config()
+                registry = PluginRegistry(config.plugins, warn=self._plugin_warning)
+                self.library = Library(config, registry=registry)
             except USER_ERRORS as e:
                 self.startup_error = str(e)
+
+    def _plugin_warning(self, message: str) -> None:
+        """Plugin problems go to a notification, not to stderr under the UI."""
+        message = message.removeprefix("assistant: ")
+        if threading.get_ident() == self._ui_thread:
+            self.notify(message, title="Plugin", severity="warning", timeout=8)
+        else:
+            self.from_thread(self.notify, message, title="Plugin", severity="warning", timeout=8)
 
     def on_unmount(self) -> None:
         self._abort_ingest.set()
@@ -81,18 +93,17 @@ class AssistantApp(App):
     def key_for(self, action: str, screen: Screen | None = None) -> str:
         """The display of the first key bound to ``action`` (on the app or ``screen``)."""
         for source in ((screen,) if screen is not None else ()) + (self,):
-            for binding in source._bindings.key_to_bindings.values():
-                for b in binding:
-                    if b.action == action:
-                        return self.get_key_display(b)
+            for b in type(source).BINDINGS:
+                if isinstance(b, Binding) and b.action == action:
+                    return self.get_key_display(Binding(b.key.split(",")[0], b.action))
         return action
 
-    def from_thread(self, callback: Callable[..., Any], *args: Any) -> bool:
+    def from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
         """``call_from_thread`` that returns False instead of raising once the app has gone."""
         if not self.is_running:
             return False
         try:
-            self.call_from_thread(callback, *args)
+            self.call_from_thread(callback, *args, **kwargs)
         except (RuntimeError, concurrent.futures.CancelledError):
             if self.is_running:
                 raise
@@ -102,12 +113,12 @@ class AssistantApp(App):
     def show_error(self, message: str, *, notify: bool = True) -> None:
         if notify:
             self.notify(message, title="Error", severity="error", timeout=8)
-        if self._main is not None and self._main.is_mounted:
+        if self._main is not None and self._main.ready:
             self._main.show_error(message)
 
     def refresh_status(self) -> dict | None:
         if self.library is None:
-            if self._main is not None and self._main.is_mounted:
+            if self._main is not None and self._main.ready:
                 self._main.show_problem(self.startup_error or "the library is not available")
             return None
         try:
@@ -119,7 +130,7 @@ class AssistantApp(App):
             self.show_error(f"{type(e).__name__}: {e}")
             return None
         self.status_info = st
-        if self._main is not None and self._main.is_mounted:
+        if self._main is not None and self._main.ready:
             self._main.show_status(st)
         return st
 

@@ -61,6 +61,8 @@ class MainScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="main")
         self.answering = False
+        self.ready = False  # composed and mounted: safe to update
+        self._current: AnswerView | None = None  # the answer being written
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -76,6 +78,7 @@ class MainScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.ready = True
         self.query_one("#question", Input).focus()
         self.app.refresh_status()
 
@@ -170,6 +173,7 @@ class MainScreen(Screen):
             return view
         self.clear_error()
         self._stop.clear()
+        self._current = view
         self.answering = True
         self.refresh_bindings()
         self.set_activity(f"answering… ({self.app.key_for('stop', self)} to stop)")
@@ -208,11 +212,17 @@ class MainScreen(Screen):
         app.from_thread(self._ask_finished, view, *outcome)
 
     async def _ask_finished(self, view: AnswerView, kind: str, payload) -> None:
-        self.answering = False
-        self.refresh_bindings()
-        self.set_activity("")
-        if not view.is_attached:  # the chat was cleared meanwhile
-            return
+        try:
+            if view.is_attached:  # else the chat was cleared meanwhile
+                await self._show_outcome(view, kind, payload)
+        finally:
+            if view is self._current:
+                self._current = None
+                self.answering = False
+                self.refresh_bindings()
+                self.set_activity("")
+
+    async def _show_outcome(self, view: AnswerView, kind: str, payload) -> None:
         if kind == "answer":
             assert isinstance(payload, Answer)
             await view.finish(payload, self.app.show_timings)
@@ -262,10 +272,10 @@ class ViewerScreen(Screen):
     """The chunks of one file, in order, with the selected passage highlighted."""
 
     BINDINGS = [
-        Binding("escape,q", "close", "Back"),
-        Binding("n", "jump(1)", "Next passage"),
-        Binding("p", "jump(-1)", "Prev passage"),
-        Binding("h", "jump(0)", "To source"),
+        Binding("escape,q", "close", "Back", tooltip="Back to the chat"),
+        Binding("n", "jump(1)", "Next passage", tooltip="Move to the next passage of the file"),
+        Binding("p", "jump(-1)", "Prev passage", tooltip="Move to the previous passage of the file"),
+        Binding("h", "jump(0)", "To source", tooltip="Back to the cited passage"),
     ]
 
     def __init__(self, source: Source, chunks: list[ChunkRow]) -> None:
@@ -341,10 +351,10 @@ class LibraryScreen(Screen):
     app: "AssistantApp"
 
     BINDINGS = [
-        Binding("escape,q", "close", "Back"),
-        Binding("d,delete", "remove(False)", "Remove file"),
-        Binding("D", "remove(True)", "Remove folder"),
-        Binding("r", "reload", "Refresh"),
+        Binding("escape,q", "close", "Back", tooltip="Back to the chat"),
+        Binding("d,delete", "remove(False)", "Remove file", tooltip="Remove the selected file from the library"),
+        Binding("D", "remove(True)", "Remove folder", tooltip="Remove every indexed file in the selected file's folder"),
+        Binding("r", "reload", "Refresh", tooltip="Reload the numbers and lists"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -482,7 +492,7 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", id="help-title")
             with VerticalScroll(id="help-body"):
                 yield Static(table)
-            yield Label("esc to close · ctrl+p for all commands", classes="hint")
+            yield Label("esc to close · ^p: every command by name", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()

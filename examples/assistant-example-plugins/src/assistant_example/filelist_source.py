@@ -34,7 +34,6 @@ class FileListSource:
         root = Path(root)
         if not root.is_dir():
             return
-        real_root = root.resolve()
         seen: set[Path] = set()
         for listing in sorted(root.glob(self.pattern)):
             if not listing.is_file():
@@ -47,16 +46,29 @@ class FileListSource:
                 entry = entry.strip()
                 if not entry or entry.startswith("#"):
                     continue
-                if glob.has_magic(entry):
-                    matches = sorted(Path(p) for p in glob.glob(os.path.join(glob.escape(str(root)), entry), recursive=True))
-                else:
-                    matches = [root / entry]
-                for p in matches:
-                    p = Path(os.path.normpath(p))
-                    try:
-                        if p in seen or not p.is_file() or not p.resolve().is_relative_to(real_root):
-                            continue
-                    except (OSError, RuntimeError):
-                        continue
-                    seen.add(p)
+                for path in self._matches(root, entry):
+                    if path not in seen:
+                        seen.add(path)
+                        yield path
+
+    @staticmethod
+    def _matches(root: Path, entry: str) -> Iterator[Path]:
+        """Existing files inside ``root`` named by one entry (pathlib globs do not follow symlinked folders)."""
+        rel = Path(entry)
+        if rel.is_absolute():
+            try:
+                rel = rel.relative_to(root)
+            except ValueError:
+                return
+        try:
+            candidates = sorted(root.glob(str(rel))) if glob.has_magic(entry) else [root / rel]
+        except (ValueError, NotImplementedError, OSError):
+            return
+        real_root = root.resolve()
+        for p in candidates:
+            p = Path(os.path.normpath(p))
+            try:
+                if p.is_file() and p.resolve().is_relative_to(real_root):
                     yield p
+            except (OSError, RuntimeError):
+                continue

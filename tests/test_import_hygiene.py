@@ -1,0 +1,36 @@
+"""The core and the CLI must not import Textual; the TUI imports it only when built."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import assistant, sys; assert 'textual' not in sys.modules",
+        "import assistant.library, assistant.cli, sys; assert 'textual' not in sys.modules",
+        # the package itself is lazy: only create_app()/run_tui() pull Textual in
+        "import assistant.tui, sys; assert 'textual' not in sys.modules",
+    ],
+)
+def test_no_textual_on_import(code):
+    r = _run(code)
+    assert r.returncode == 0, r.stderr
+
+
+def test_create_app_builds_without_running():
+    r = _run(
+        "from assistant.tui import create_app; from textual.app import App; "
+        "assert isinstance(create_app(), App)"
+    )
+    assert r.returncode == 0, r.stderr
