@@ -337,3 +337,12 @@ def test_watch_keeps_the_index_in_sync(fake_library, docs, write_config):
         t.join(10)
     assert not t.is_alive()
     assert lib.search("heliotrope index", mode="keyword")[0].path.endswith("new.txt")
+
+
+def test_a_50_mb_file_is_skipped_with_its_reason(fake_library, docs):
+    big = docs / "huge.txt"
+    with big.open("wb") as f:
+        f.write(b"All work and no play. " * (50 * 1024 * 1024 // 22))
+    r = fake_library().ingest([docs])
+    assert r.files_skipped == [{"path": str(big), "reason": "larger than ingest.max_file_mb (52.4 MB)"}]
+    assert r.files_ingested == 3

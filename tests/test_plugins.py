@@ -413,3 +413,25 @@ def test_plugins_command_prints_suffix_conflicts_and_shadowing(clash_site):
     assert "note: .markdown: handled by 'mdplain', not 'markdown'" in lines
     shadowed = [ln for ln in lines if ln.split()[:3] == ["assistant.readers", "org", "assistant-example-plugins"]]
     assert len(shadowed) == 1 and "shadowed: name 'org' also provided by aaa-clash-test" in shadowed[0]
+
+
+def test_tui_starts_with_a_broken_plugin_installed_and_shows_it(tmp_path, monkeypatch):
+    """The deliberately broken plugins are installed; the TUI still starts and reports them."""
+    import asyncio
+
+    from assistant.tui import create_app
+
+    assert any(i.distribution == "assistant-broken-plugin" for i in PluginRegistry().infos)
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
+
+    async def run():
+        app = create_app()  # builds its own Library and registry from the config, as `assistant` does
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.startup_error is None and app.is_running
+            app.library.registry.load_all("readers")  # what the first ingest does
+            await pilot.pause()
+            messages = " ".join(str(n.message) for n in app._notifications)
+            assert "broken_reader" in messages and "ModuleNotFoundError" in messages
+
+    asyncio.run(run())
