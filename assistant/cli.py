@@ -92,7 +92,7 @@ def _source_line(s) -> str:
 
 
 def cmd_ask(args) -> int:
-    from .types import Answer
+    from .types import Answer, Retrieved
 
     lib = _library()
     question = " ".join(args.question)
@@ -100,6 +100,8 @@ def cmd_ask(args) -> int:
     for item in lib.ask_stream(question, filters=_filters(args), top_k=args.top_k):
         if isinstance(item, Answer):
             answer = item
+        elif isinstance(item, Retrieved):
+            continue
         elif not args.json:
             sys.stdout.write(item)
             sys.stdout.flush()
@@ -113,6 +115,7 @@ def cmd_ask(args) -> int:
                 "timings": {k: round(v, 4) for k, v in answer.timings.items()},
                 "model": answer.model,
                 "embed_model": answer.embed_model,
+                "query": answer.query or answer.question,
                 "grounded": answer.grounded,
                 "flags": answer.flags,
             }

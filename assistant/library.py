@@ -22,7 +22,8 @@ from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_
 from .plugins import PluginRegistry
 from .retrieve import Filters, Retriever
 from .store import Store
-from .types import Answer, Hit, Source
+from .conversation import Conversations, standalone_query
+from .types import Answer, Hit, Retrieved, Source
 
 __all__ = ["Library", "LibraryError"]
 
@@ -79,6 +80,10 @@ class Library:
         return self._generator
 
     @cached_property
+    def conversations(self) -> Conversations:
+        return Conversations(self.config.data_dir)
+
+    @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.config.retrieval, self.store, self.embedder)
 
@@ -124,8 +129,17 @@ class Library:
         if self.store.counts()["chunks"] == 0:
             raise LibraryError("nothing is indexed yet: run `assistant ingest PATH` first")
 
-    def ask_stream(self, question: str, *, filters: Filters | None = None, top_k: int | None = None) -> Iterator[str | Answer]:
-        """Yields text pieces as the model produces them, then the final checked Answer."""
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: list[Answer] | None = None,
+        filters: Filters | None = None,
+        top_k: int | None = None,
+    ) -> Iterator[Retrieved | str | Answer]:
+        """Yields ``Retrieved`` (the query used and the passages), text pieces as the model
+        produces them, then the final checked ``Answer``. ``history`` holds the earlier
+        answers of the conversation; a follow-up is made standalone for retrieval."""
         question = question.strip()
         if not question:
             raise LibraryError("the question is empty")
@@ -135,21 +149,26 @@ class Library:
         info = gen.info()  # loads the model: not part of the question's time
         embed_name = self.embedder.name
         self.embedder.embed_query("warm-up")
+        query = standalone_query(question, history)
+        used = query if query != question else None
         t0 = time.perf_counter()
-        hits, best_dense = self.retriever.search(question, top_k=top_k, filters=filters)
+        hits, best_dense = self.retriever.search(query, top_k=top_k, filters=filters)
         t_retrieve = time.perf_counter() - t0
         if not hits or best_dense < cfg.retrieval.min_dense_similarity:
+            sources = [Source(i, h) for i, h in enumerate(hits, 1)]
+            yield Retrieved(query, sources)
             yield NOT_FOUND
             total = time.perf_counter() - t0
-            yield Answer(question, NOT_FOUND, [Source(i, h) for i, h in enumerate(hits, 1)],
+            yield Answer(question, NOT_FOUND, sources,
                          {"retrieve_s": t_retrieve, "first_token_s": total, "total_s": total},
-                         info.name, embed_name, grounded=False)
+                         info.name, embed_name, query=used, grounded=False)
             return
         builder = PromptBuilder(info, cfg.generation.prompt_style)
         count = getattr(gen, "count_tokens", None) or (lambda s: len(s) // 3 + 1)
         budget = info.context_length - cfg.generation.max_tokens - count(builder.overhead(question)) - 16
         packed = pack_passages(hits, budget, count)
-        request = builder.request(question, packed, cfg.generation.max_tokens, cfg.generation.temperature)
+        yield Retrieved(query, [Source(i, h) for i, h in enumerate(packed, 1)])
+        request = builder.request(query if used else question, packed, cfg.generation.max_tokens, cfg.generation.temperature)
         pieces: list[str] = []
         first = None
         for piece in stream_checked(gen.stream(request)):
@@ -172,9 +191,10 @@ class Library:
         sources = [Source(s.n, s.hit, s.n in cited) for s in sources]
         yield Answer(question, text, sources,
                      {"retrieve_s": t_retrieve, "first_token_s": first or total, "total_s": total},
-                     info.name, embed_name, flags=flags)
+                     info.name, embed_name, query=used, flags=flags)
 
     def ask(self, question: str, **kw) -> Answer:
+        """``ask_stream`` run to the end: the checked Answer."""
         for item in self.ask_stream(question, **kw):
             if isinstance(item, Answer):
                 return item

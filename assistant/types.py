@@ -17,6 +17,7 @@ __all__ = [
     "Hit",
     "Source",
     "Answer",
+    "Retrieved",
     "GenerationRequest",
     "ModelInfo",
     "Reader",
@@ -103,6 +104,14 @@ class Answer:
     query: str | None = None  # the standalone query used for retrieval, if rewritten
     grounded: bool = True  # False when the documents held nothing relevant enough
     flags: list[str] = field(default_factory=list)  # e.g. "removed-invalid-citation"
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """Yielded by ``ask_stream`` before the answer: the query used and the passages found."""
+
+    query: str
+    sources: list[Source]
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def main() -> None:
 
     from assistant.config import Config
     from assistant.library import Library
-    from assistant.types import Answer
+    from assistant.types import Answer, Retrieved
 
     lib = Library(Config())
     lib.ingest([ROOT / "corpora"])
@@ -65,6 +65,8 @@ def main() -> None:
             for item in lib.ask_stream(q):
                 if isinstance(item, Answer):
                     answer = item
+                    continue
+                if isinstance(item, Retrieved):
                     continue
                 now = time.perf_counter()
                 if first is None:

@@ -246,8 +246,9 @@ def test_ask_streams_and_cites(fake_library, docs):
     lib = fake_library()
     lib.ingest([docs])
     items = list(lib.ask_stream("Who leads the firmware team?"))
-    answer = items[-1]
-    assert "".join(items[:-1]).strip() == answer.text
+    retrieved, *pieces, answer = items
+    assert [s.hit.chunk_id for s in retrieved.sources] == [s.hit.chunk_id for s in answer.sources]
+    assert "".join(pieces).strip() == answer.text
     assert "Anna Quimby" in answer.text and answer.sources[0].cited
     assert answer.sources[0].hit.path.endswith("notes.txt")
 

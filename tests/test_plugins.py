@@ -253,7 +253,7 @@ def test_extractive_generator_answers_without_a_model(write_config, fake_library
     lib = fake_library(generator=None)
     lib.ingest([docs])
     assert lib.generator.info().context_length == 1024  # [generation] n_ctx is offered to the plugin
-    answer = lib.ask("How long does the Zorblax K3 take to charge?")
+    answer = lib.ask("How many minutes does the Zorblax K3 take to charge?")
     assert "95 minutes" in answer.text and answer.model == "extractive (no model)"
     assert any(s.cited and s.hit.path.endswith("manual.md") for s in answer.sources)
 

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
 from ..store import ChunkRow
-from ..types import Answer, Source
+from ..types import Answer, Retrieved, Source
 from .widgets import (
     AnswerView,
     ChatLog,
@@ -196,6 +196,8 @@ class MainScreen(Screen):
                     break
                 if isinstance(item, Answer):
                     outcome = ("answer", item)
+                elif isinstance(item, Retrieved):
+                    app.from_thread(self.show_sources, item.sources)
                 elif not app.from_thread(view.write, item):
                     outcome = ("stopped", None)
                     break

@@ -51,4 +51,9 @@ class MarkdownReader:
         headings = markdown_headings(text)
         title = next((t for _, level, t in headings if level == 1 and t), None)
         sections = split_at_headings(text.split("\n"), headings)
+        # a heading with no body of its own lives on in the next section's heading path
+        sections = [
+            s for i, s in enumerate(sections)
+            if i + 1 == len(sections) or not (s.heading and s.text.strip().startswith("#") and "\n" not in s.text.strip())
+        ]
         return Document(sections=sections, title=title, metadata={"file_type": "markdown"})

@@ -1,0 +1,137 @@
+"""Conversations: follow-up questions made standalone, and turns kept across restarts.
+
+A small base model cannot rewrite a follow-up reliably, so the rule is simple
+and visible: an elliptical question ("and how much does it cost?") borrows the
+named things (words with capitals or digits, like "K3" or "PA-29") of the
+previous standalone query. The query actually used is returned with the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .types import Answer
+
+__all__ = ["standalone_query", "Conversations", "ConversationInfo", "Turn"]
+
+_WORD = re.compile(r"[\w][\w\-.]*\w|\w")
+_FOLLOW_UP_START = re.compile(r"^\s*(and|also|what about|how about|but|so|then|ok|okay)\b", re.I)
+_PRONOUNS = {"it", "its", "they", "their", "them", "this", "that", "these", "those", "he", "she", "his", "her", "there", "one"}
+_QUESTION_WORDS = {"what", "how", "when", "where", "who", "which", "why", "is", "are", "does", "do", "can", "and", "in", "on", "at"}
+
+
+def _named_things(text: str) -> list[str]:
+    words = _WORD.findall(text)
+    out = []
+    for i, w in enumerate(words):
+        if w.lower() in _QUESTION_WORDS:
+            continue
+        if any(c.isdigit() for c in w) or (w[0].isupper() and (i > 0 or len(w) > 1 and w.isupper())):
+            out.append(w)
+    return list(dict.fromkeys(out))
+
+
+def standalone_query(question: str, history: list[Answer] | None) -> str:
+    """The question, or for an elliptical follow-up the question plus what it refers to."""
+    if not history:
+        return question
+    words = [w.lower() for w in _WORD.findall(question)]
+    elliptical = bool(_FOLLOW_UP_START.match(question)) or (
+        bool(set(words) & _PRONOUNS) and not _named_things(question)
+    )
+    if not elliptical:
+        return question
+    previous = history[-1].query or history[-1].question
+    named = [w for w in _named_things(previous) if w.lower() not in words]
+    if not named:  # nothing named before: carry the previous question's content words
+        named = [w for w in _WORD.findall(previous) if w.lower() not in _QUESTION_WORDS and len(w) > 3]
+    return f"{question.strip()} ({' '.join(named)})" if named else question
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    id: str
+    title: str
+    created: float
+    updated: float
+    turns: int
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    query: str | None
+    answer: str
+    sources: list[dict]
+    created: float
+
+
+class Conversations:
+    """Conversations in ``conversations.sqlite`` beside the library (owner-only, like all data)."""
+
+    def __init__(self, data_dir: Path):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(data_dir / "conversations.sqlite", isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL,
+                created REAL NOT NULL, updated REAL NOT NULL);
+            CREATE TABLE IF NOT EXISTS turns (conversation TEXT NOT NULL, idx INTEGER NOT NULL,
+                question TEXT NOT NULL, query TEXT, answer TEXT NOT NULL, sources TEXT NOT NULL,
+                created REAL NOT NULL, PRIMARY KEY (conversation, idx));
+            """
+        )
+
+    def create(self, title: str = "New chat") -> str:
+        cid = uuid.uuid4().hex[:12]
+        now = time.time()
+        self.db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?)", (cid, title, now, now))
+        return cid
+
+    def add_turn(self, conversation: str, answer: Answer) -> None:
+        now = time.time()
+        sources = json.dumps([s.as_dict() for s in answer.sources])
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            (n,) = self.db.execute("SELECT COUNT(*) FROM turns WHERE conversation = ?", (conversation,)).fetchone()
+            self.db.execute(
+                "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation, n, answer.question, answer.query, answer.text, sources, now),
+            )
+            title = answer.question[:60] if n == 0 else None
+            self.db.execute(
+                "UPDATE conversations SET updated = ?, title = COALESCE(?, title) WHERE id = ?", (now, title, conversation)
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def list(self) -> list[ConversationInfo]:
+        rows = self.db.execute(
+            "SELECT c.id, c.title, c.created, c.updated, COUNT(t.idx) FROM conversations c"
+            " LEFT JOIN turns t ON t.conversation = c.id GROUP BY c.id ORDER BY c.updated DESC"
+        )
+        return [ConversationInfo(*r) for r in rows]
+
+    def turns(self, conversation: str) -> list[Turn]:
+        rows = self.db.execute(
+            "SELECT question, query, answer, sources, created FROM turns WHERE conversation = ? ORDER BY idx",
+            (conversation,),
+        )
+        return [Turn(q, qu, a, json.loads(s), c) for q, qu, a, s, c in rows]
+
+    def history(self, conversation: str) -> list[Answer]:
+        """The turns as minimal Answers, for ``Library.ask_stream(history=...)``."""
+        return [Answer(t.question, t.answer, [], {}, "", "", query=t.query) for t in self.turns(conversation)]
+
+    def delete(self, conversation: str) -> None:
+        self.db.execute("DELETE FROM turns WHERE conversation = ?", (conversation,))
+        self.db.execute("DELETE FROM conversations WHERE id = ?", (conversation,))

@@ -1,0 +1,63 @@
+"""Follow-up questions made standalone, and conversations kept across restarts."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.conversation import Conversations, standalone_query
+from assistant.types import Answer, Retrieved
+
+
+def _a(question, query=None):
+    return Answer(question, "x", [], {}, "", "", query=query)
+
+
+@pytest.mark.parametrize(
+    "previous, question, expected",
+    [
+        ("What is the charge time of the K3?", "And how much does it cost?", "And how much does it cost? (K3)"),
+        ("When was the PA-29 adapter recalled?", "What about its replacement?", "What about its replacement? (PA-29)"),
+        ("Who founded Larkspur Robotics?", "In which year?", "In which year?"),  # not elliptical by the rule
+        ("Who founded Larkspur Robotics?", "And when did they do it?", "And when did they do it? (Larkspur Robotics)"),
+        ("What is the charge time of the K3?", "What is the price of the K2?", "What is the price of the K2?"),
+        ("how long does charging take?", "and how much does it cost?", "and how much does it cost? (long charging take)"),
+    ],
+)
+def test_standalone_query(previous, question, expected):
+    assert standalone_query(question, [_a(previous)]) == expected
+    assert standalone_query(question, None) == question
+
+
+def test_follow_up_uses_the_previous_standalone_query():
+    history = [_a("What is the K3?"), _a("And how much does it cost?", query="And how much does it cost? (K3)")]
+    assert standalone_query("And is it waterproof?", history) == "And is it waterproof? (K3)"
+
+
+def test_ask_with_history_retrieves_with_the_standalone_query(fake_library, docs):
+    lib = fake_library()
+    lib.ingest([docs])
+    first = lib.ask("How long does the Zorblax K3 take to charge?")
+    items = list(lib.ask_stream("And how much does it cost?", history=[first]))
+    retrieved = items[0]
+    assert isinstance(retrieved, Retrieved) and retrieved.query == "And how much does it cost? (Zorblax K3)"
+    answer = items[-1]
+    assert answer.query == retrieved.query
+    assert any("1,249" in s.hit.text for s in answer.sources)
+
+
+def test_conversations_persist_across_restarts(tmp_path, fake_library, docs):
+    lib = fake_library()
+    lib.ingest([docs])
+    conv = lib.conversations.create()
+    a1 = lib.ask("How long does the Zorblax K3 take to charge?")
+    lib.conversations.add_turn(conv, a1)
+    a2 = lib.ask("And how much does it cost?", history=lib.conversations.history(conv))
+    lib.conversations.add_turn(conv, a2)
+    reopened = Conversations(lib.config.data_dir)  # a new process would do the same
+    [info] = reopened.list()
+    assert info.id == conv and info.turns == 2 and info.title.startswith("How long does the Zorblax")
+    turns = reopened.turns(conv)
+    assert [t.question for t in turns] == [a1.question, a2.question]
+    assert turns[1].query == "And how much does it cost? (Zorblax K3)" and turns[1].sources
+    reopened.delete(conv)
+    assert Conversations(lib.config.data_dir).list() == []
