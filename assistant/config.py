@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-__all__ = ["Config", "ConfigError", "load_config", "find_config_file"]
+__all__ = ["Config", "ConfigError", "load_config", "find_config_file", "update_config_file"]
 
 CONFIG_ENV = "ASSISTANT_CONFIG"
 DATA_DIR_ENV = "ASSISTANT_DATA_DIR"
@@ -243,3 +244,84 @@ def load_config(path: Path | None = None) -> Config:
         return parse_config(data, path)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+
+
+def update_config_file(path: Path, updates: Mapping[str, Any]) -> Config:
+    """Set dotted keys (``{"retrieval.top_k": 8}``) in the TOML file at ``path`` and return the new Config.
+
+    Comments, order and layout of the file are kept (tomlkit). A value of None removes
+    the key (its default applies). The result is checked with ``parse_config`` before
+    anything is written: a bad value raises ConfigError naming the key, and the file is
+    left untouched. The write is atomic (a temporary file beside it, then ``os.replace``);
+    a missing file (and its folder) is created.
+    """
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    path = Path(path).expanduser()
+    target = Path(os.path.realpath(path))  # a symlinked config: write where it points
+    existed = target.exists()
+    try:
+        text = target.read_bytes().decode("utf-8") if existed else ""  # bytes: keep CRLF line ends
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+    for key, value in updates.items():
+        parts = key.split(".")
+        if len(parts) < 2 or not all(parts):
+            raise ConfigError(f"{key}: expected a dotted key, section.name (e.g. retrieval.top_k)")
+        table: Any = doc
+        for i, part in enumerate(parts[:-1]):
+            if part not in table:
+                if value is None:
+                    break  # removing a key that is not there
+                table[part] = tomlkit.table()
+            table = table[part]
+            if not isinstance(table, dict):
+                raise ConfigError(f"{'.'.join(parts[: i + 1])}: is a value, not a table; cannot set {key}")
+        else:
+            name = parts[-1]
+            if value is None:
+                if name in table:
+                    del table[name]
+                continue
+            try:
+                table[name] = value
+            except (TypeError, ValueError, TOMLKitError):
+                raise ConfigError(f"{key}: cannot write a {type(value).__name__} value to TOML") from None
+
+    new_text = tomlkit.dumps(doc)
+    try:
+        # validate exactly what load_config will read back
+        config = parse_config(tomllib.loads(new_text), target)
+    except tomllib.TOMLDecodeError as e:  # pragma: no cover - tomlkit wrote something tomllib rejects
+        raise ConfigError(f"{path}: the result would not be valid TOML: {e}") from None
+    except ConfigError as e:
+        message = str(e)
+        if not any(k in message for k in updates):
+            changed = ", ".join(f"{k} = {v!r}" for k, v in updates.items())
+            message += f" (with {changed})"
+        raise ConfigError(message) from None
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8", newline="") as f:  # "x": the umask sets a new file's mode
+            f.write(new_text)
+            f.flush()
+            os.fsync(f.fileno())
+        if existed:
+            try:
+                os.chmod(tmp, target.stat().st_mode & 0o7777)  # keep the file's permissions
+            except FileNotFoundError:
+                pass
+        os.replace(tmp, target)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return config

@@ -171,7 +171,14 @@ class Library:
         request = builder.request(query if used else question, packed, cfg.generation.max_tokens, cfg.generation.temperature)
         pieces: list[str] = []
         first = None
-        for piece in stream_checked(gen.stream(request)):
+        stream = stream_checked(gen.stream(request))
+        while True:
+            try:
+                piece = next(stream)
+            except StopIteration:
+                break
+            except Exception as e:  # a backend that fails (a server down, a model error) is a user-facing error
+                raise LibraryError(f"the generator '{cfg.generation.generator}' failed: {e}") from e
             if first is None:
                 first = time.perf_counter() - t0
             pieces.append(piece)

@@ -42,17 +42,27 @@ def rrf(rankings: list[list[tuple[str, float]]], k: int, weights: list[float]) -
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def weighted(rankings: list[list[tuple[str, float]]], weights: list[float]) -> list[tuple[str, float]]:
-    """Convex combination of min-max normalised scores (missing = 0)."""
-    scores: dict[str, float] = {}
-    for ranking, w in zip(rankings, weights):
+def weighted(
+    rankings: list[list[tuple[str, float]]], weights: list[float], complete: list[bool] | None = None
+) -> list[tuple[str, float]]:
+    """Weighted sum of each list's scores divided by its best score.
+
+    A chunk missing from a list scores 0 there if the list holds every match
+    (``complete``), else the list's lowest score: it ranked below all of them, and
+    0 would sink a chunk that one retriever put just past the cut. Scaling from 0
+    rather than min-max keeps a lone keyword match (a code, a name) at full weight.
+    """
+    complete = complete or [False] * len(rankings)
+    scaled: list[tuple[dict[str, float], float, float]] = []
+    for ranking, w, whole in zip(rankings, weights, complete):
         if not ranking:
             continue
-        vals = [s for _, s in ranking]
-        lo, hi = min(vals), max(vals)
-        span = (hi - lo) or 1.0
-        for cid, s in ranking:
-            scores[cid] = scores.get(cid, 0.0) + w * (s - lo) / span
+        best = max(s for _, s in ranking)
+        scale = best if best > 0 else 1.0
+        part = {cid: s / scale for cid, s in ranking}
+        scaled.append((part, w, 0.0 if whole else min(part.values())))
+    ids = dict.fromkeys(cid for part, _, _ in scaled for cid in part)
+    scores = {cid: sum(w * part.get(cid, missing) for part, w, missing in scaled) for cid in ids}
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
@@ -65,10 +75,14 @@ class Retriever:
     def rank(
         self, query: str, *, depth: int | None = None, mode: str | None = None, filters: Filters | None = None
     ) -> tuple[list[tuple[str, float]], float]:
-        """(chunk id, fused score) best first, at most ``depth`` of them, and the best dense cosine similarity."""
+        """(chunk id, fused score) best first, at most ``depth`` of them, and the best dense cosine similarity.
+
+        Each retriever gives ``candidates`` chunks to the fusion; a single-retriever
+        mode gives ``depth`` if that is more (a longer list, the same order).
+        """
         mode = mode or self.cfg.mode
         depth = depth or self.cfg.top_k
-        n = max(self.cfg.candidates, depth)
+        n = self.cfg.candidates if mode == "hybrid" else max(self.cfg.candidates, depth)
         paths = filters.allowed_paths(self.store) if filters and filters.active() else None
         dense: list[tuple[str, float]] = []
         keyword: list[tuple[str, float]] = []
@@ -84,7 +98,11 @@ class Retriever:
         elif self.cfg.fusion == "rrf":
             fused = rrf([dense, keyword], self.cfg.rrf_k, [self.cfg.dense_weight, self.cfg.keyword_weight])
         else:
-            fused = weighted([dense, keyword], [self.cfg.dense_weight, self.cfg.keyword_weight])
+            fused = weighted(
+                [dense, keyword],
+                [self.cfg.dense_weight, self.cfg.keyword_weight],
+                [len(dense) < n, len(keyword) < n],
+            )
         return fused[:depth], best_dense
 
     def search(

@@ -347,3 +347,15 @@ def test_a_50_mb_file_is_skipped_with_its_reason(fake_library, docs):
     r = fake_library().ingest([docs])
     assert r.files_skipped == [{"path": str(big), "reason": "larger than ingest.max_file_mb (52.4 MB)"}]
     assert r.files_ingested == 3
+
+
+def test_a_failing_generator_is_a_clear_error(fake_library, docs):
+    class Down(FakeGenerator):
+        def stream(self, request):
+            raise ConnectionError("server at http://127.0.0.1:9/v1 is not reachable")
+            yield  # pragma: no cover
+
+    lib = fake_library(generator=Down())
+    lib.ingest([docs])
+    with pytest.raises(LibraryError, match="the generator 'llamacpp' failed: server at http://127.0.0.1:9/v1 is not reachable"):
+        lib.ask("How long does the Zorblax K3 take to charge?")

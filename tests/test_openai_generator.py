@@ -280,6 +280,22 @@ def test_http_errors_name_the_server_the_status_and_the_reason(fake):
         list(OpenAIGenerator(base_url=wrong).stream(CHAT))
 
 
+def test_redirects_and_proxies_are_not_followed(fake, monkeypatch):
+    def moved(h, b):
+        h.send_response(307)
+        h.send_header("Location", "http://127.0.0.1:9/v1/chat/completions")
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    fake.routes[("POST", "/v1/chat/completions")] = moved
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # would fail if used
+    monkeypatch.setenv("no_proxy", "")
+    gen = OpenAIGenerator(base_url=fake.base_url, model="m")
+    with pytest.raises(OpenAIServerError, match=re.escape(f"at {fake.base_url} answered HTTP 307 Temporary Redirect to POST /chat/completions")):
+        list(gen.stream(CHAT))
+    assert list(gen.stream(PROMPT)) == COMPLETION_PIECES  # reached directly, not through the proxy
+
+
 def test_an_error_event_in_the_middle_of_a_stream_is_raised(fake):
     parts = [_delta("Half"), _event({"error": {"message": "context window exceeded", "code": 400}}), "data: [DONE]\n\n"]
     fake.routes[("POST", "/v1/chat/completions")] = lambda h, b: h.sse(parts)
@@ -346,7 +362,6 @@ def test_registry_builds_it_and_it_meets_the_contract(fake, write_config):
 
     write_config(f'[plugins.openai]\nbase_url = "{fake.base_url}"\ntimeout_s = 10\n')
     reg = PluginRegistry(load_config().plugins, warn=lambda m: None)
-    import importlib.metadata as _md, sys as _sys; print(_sys.path); print([(d.metadata["Name"], str(getattr(d, "_path", ""))) for d in _md.distributions() if "offline" in (d.metadata["Name"] or "")])
     if reg.info("generators", "openai") is None:
         pytest.fail("no 'openai' entry point in assistant.generators: add it to pyproject.toml and reinstall "
                     "(a stale offline_assistant.egg-info in the working directory also hides it)")  # fmt: skip

@@ -11,11 +11,17 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Markdown, ProgressBar, Static
 
+from ..answer import NOT_FOUND
 from ..ingest import IngestEvent, IngestReport
-from ..types import Answer, Source
+from ..retrieve import Filters
+from ..types import Answer, Hit, Source
 
 __all__ = [
     "display_path",
+    "answer_clipboard_text",
+    "filters_text",
+    "sources_from_dicts",
+    "stored_answer",
     "AnswerView",
     "ChatLog",
     "IngestPanel",
@@ -77,7 +83,8 @@ def answer_meta(answer: Answer, show_timings: bool) -> str:
     if answer.sources:
         n = len(answer.sources)
         parts.append(f"{n} source{'s' if n != 1 else ''}" + (f", cites {', '.join(f'[{c}]' for c in cited)}" if cited else ""))
-    parts.append(answer.model)
+    if answer.model:
+        parts.append(answer.model)
     if show_timings and answer.timings:
         first = answer.timings.get("first_token_s")
         total = answer.timings.get("total_s")
@@ -85,6 +92,54 @@ def answer_meta(answer: Answer, show_timings: bool) -> str:
             parts.append(f"first token {first:.1f} s, total {total:.1f} s")
     parts.extend(_FLAG_TEXT.get(f, f) for f in answer.flags)
     return " · ".join(parts)
+
+
+def filters_text(filters: Filters | None) -> str:
+    """The active filters in a few words ("" when none)."""
+    if filters is None or not filters.active():
+        return ""
+    parts = []
+    if filters.path_glob:
+        parts.append(filters.path_glob)
+    if filters.file_types:
+        parts.append(" ".join(f".{t}" for t in filters.file_types))
+    return "only " + ", ".join(parts)
+
+
+def sources_from_dicts(items: Iterable[dict]) -> list[Source]:
+    """Sources as stored with a conversation turn (``Source.as_dict``) back into Sources.
+
+    The chunk id is not stored; the viewer finds the passage by its location instead.
+    """
+    out = []
+    for i, d in enumerate(items, 1):
+        hit = Hit(
+            chunk_id=str(d.get("chunk_id") or ""),
+            path=str(d.get("path") or ""),
+            text=str(d.get("text") or ""),
+            score=float(d.get("score") or 0.0),
+            page=d.get("page"),
+            start_line=d.get("start_line"),
+            end_line=d.get("end_line"),
+        )
+        out.append(Source(int(d.get("n") or i), hit, bool(d.get("cited"))))
+    return out
+
+
+def answer_clipboard_text(answer: Answer) -> str:
+    """The answer and the list of its sources, as plain text for the clipboard."""
+    lines = [answer.text.strip()]
+    if answer.sources:
+        lines += ["", "Sources:"]
+        for s in answer.sources:
+            h = s.hit
+            where = []
+            if h.page:
+                where.append(f"page {h.page}")
+            if h.start_line:
+                where.append(f"lines {lines_of(h.start_line, h.end_line)}")
+            lines.append(f"[{s.n}] {h.path}" + (f", {', '.join(where)}" if where else "") + (" (cited)" if s.cited else ""))
+    return "\n".join(lines) + "\n"
 
 
 # --- status line ----------------------------------------------------------------
@@ -96,11 +151,21 @@ class StatusLine(Static):
     def __init__(self, **kw) -> None:
         super().__init__("", **kw)
         self._counts = ""
+        self._filters = ""
+        self._loading = ""
         self._activity = ""
         self._error = ""
 
     def set_counts(self, text: str) -> None:
         self._counts = text
+        self._render_line()
+
+    def set_filters(self, text: str) -> None:
+        self._filters = text
+        self._render_line()
+
+    def set_loading(self, text: str) -> None:
+        self._loading = text
         self._render_line()
 
     def set_activity(self, text: str) -> None:
@@ -121,9 +186,13 @@ class StatusLine(Static):
             self.update(Text(f"Error: {self._error}"))
             return
         line = Text(self._counts)
-        if self._activity:
-            line.append("  ·  ")
-            line.append(self._activity, style="bold")
+        if self._filters:
+            line.append(" · ")
+            line.append(self._filters, style="italic")
+        for text in (self._loading, self._activity):
+            if text:
+                line.append("  ·  ")
+                line.append(text, style="bold")
         self.update(line)
 
 
@@ -133,30 +202,44 @@ class StatusLine(Static):
 class Welcome(Static):
     """The first block of the chat log: the empty state, or a short hint."""
 
-    def show_state(self, status: dict, ingest_key: str, path_key: str) -> None:
+    def show_state(self, status: dict, ingest_key: str, path_key: str, sample: str | None = None) -> None:
+        """``sample``: the configured folder that is the bundled sample corpus, if it is one."""
         self.set_class(status["chunks"] == 0, "-empty")
         t = Text()
         if status["chunks"] == 0:
             t.append("Your library is empty.\n\n", style="bold")
-            folders = status.get("folders") or []
+            folders = [str(f) for f in status.get("folders") or []]
+            missing = [f for f in folders if not Path(f).exists()]
+            where = f"[library] folders in {display_path(status['config'])}" if status.get("config") else "the built-in default"
             if folders:
-                t.append("Press ")
-                t.append(ingest_key, style="bold reverse")
-                t.append(" to ingest the configured folder" + ("s" if len(folders) > 1 else "") + ":\n")
+                s = "s" if len(folders) > 1 else ""
+                if not missing:
+                    t.append("Press ")
+                    t.append(ingest_key, style="bold reverse")
+                    t.append(f" to ingest the configured folder{s} ({where}):\n")
+                else:
+                    t.append(f"The configured folder{s} ({where}):\n")
                 for f in folders:
-                    t.append(f"  • {display_path(f)}\n")
-                t.append("or ")
+                    t.append(f"  • {display_path(f)}")
+                    if f in missing:
+                        t.append("  (not found)", style="bold")
+                    elif f == sample:
+                        t.append("  the sample documents that come with the assistant", style="italic")
+                    t.append("\n")
+                if missing:
+                    t.append(f"{ingest_key} ingests them once they all exist: fix the list, or press ")
+                else:
+                    t.append("or press ")
             else:
-                t.append("No folders are configured ([library] folders). Press ")
+                t.append(f"No folders are configured ({where} is empty). Press ")
             t.append(path_key, style="bold reverse")
-            t.append(" to ingest another file or folder. Then ask a question below.")
+            t.append(" to ingest a file or folder you type. Then ask a question below.")
         else:
             files, chunks = status["files"], status["chunks"]
             t.append("Ask a question about your documents ", style="bold")
             t.append(f"({files} file{'s' if files != 1 else ''}, {chunks} chunk{'s' if chunks != 1 else ''}).\n")
             t.append("Answers cite passages as [n]; pick one in the sources table (tab, enter) to read it in context.")
         self.update(t)
-
 
     def show_problem(self, message: str) -> None:
         self.set_class(True, "-empty", "-problem")
@@ -168,9 +251,20 @@ class Welcome(Static):
 
 
 class QuestionView(Static):
-    def __init__(self, question: str) -> None:
-        super().__init__(Text.assemble(("You  ", "bold"), question))
+    """The question; under it, discreetly, the query searched for when a follow-up was rewritten."""
+
+    def __init__(self, question: str, query: str | None = None) -> None:
+        super().__init__()
         self.question = question
+        self.query: str | None = None
+        self.set_query(query)
+
+    def set_query(self, query: str | None) -> None:
+        self.query = query if query and query != self.question else None
+        t = Text.assemble(("You  ", "bold"), self.question)
+        if self.query:
+            t.append(f"\n     searched for: {self.query}", style="dim italic")
+        self.update(t)
 
 
 class SystemNote(Static):
@@ -193,6 +287,7 @@ class AnswerView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Markdown("", classes="answer-text")
+        yield Static("", classes="answer-hint")
         yield Static("searching your documents…", classes="answer-meta")
 
     @property
@@ -213,12 +308,20 @@ class AnswerView(Vertical):
             await self._stream.stop()
             self._stream = None
 
-    async def finish(self, answer: Answer, show_timings: bool) -> None:
+    async def finish(self, answer: Answer, show_timings: bool, hint: str = "") -> None:
+        """Show the checked answer. ``hint``: what to try when nothing relevant was found."""
         await self._close_stream()
         self.done = True
         self.answer = answer
         self.set_class(not answer.grounded, "-not-found")
         await self.query_one(Markdown).update(answer.text)
+        if not answer.grounded:
+            message = Text("No relevant passage: ", style="bold")
+            message.append(
+                "nothing in your documents matched this question closely enough, so no answer was written."
+                + (f" {hint}" if hint else "")
+            )
+            self.query_one(".answer-hint", Static).update(message)
         self.query_one(".answer-meta", Static).update(Text(answer_meta(answer, show_timings)))
 
     async def stopped(self) -> None:
@@ -235,6 +338,12 @@ class AnswerView(Vertical):
         self.add_class("-error")
         self.query_one(Markdown).display = False
         self.query_one(".answer-meta", Static).update(Text(f"Error: {message}" + (f"\n{hint}" if hint else "")))
+
+
+def stored_answer(question: str, query: str | None, text: str, sources: list[dict]) -> Answer:
+    """A conversation turn as an Answer for display (the model and timings are not stored)."""
+    srcs = sources_from_dicts(sources)
+    return Answer(question, text, srcs, {}, "", "", query=query, grounded=text.strip() != NOT_FOUND)
 
 
 class ChatLog(VerticalScroll):

@@ -16,8 +16,8 @@ Settings (``[plugins.openai]``)::
 
 ``[generation] model`` is offered to this plugin as ``model``; its default,
 ``"builtin"`` (the embedded GGUF of the llamacpp plugin), means "auto" here.
-Environment proxies (``http_proxy`` ...) are ignored: the documents' text goes
-to ``base_url`` and nowhere else.
+Environment proxies (``http_proxy`` ...) are ignored and redirects are not
+followed: the documents' text goes to ``base_url`` and nowhere else.
 
 ``count_tokens`` uses the server's tokenizer where there is one (llama.cpp's
 ``POST /tokenize`` or llama-cpp-python's ``POST /extras/tokenize/count``, at
@@ -121,6 +121,13 @@ def iter_sse(resp) -> Iterator[str]:
         yield "\n".join(data)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is reported as the HTTP error it is, never followed (with the key, to another host)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 class OpenAIGenerator:
     """An OpenAI-compatible server (llama.cpp, vLLM, Ollama ...) as the assistant's LLM."""
 
@@ -150,8 +157,8 @@ class OpenAIGenerator:
         self.n_ctx = n_ctx
         self.timeout_s = float(timeout_s)
         self.chat = chat
-        # no ProxyHandler from the environment: requests go to base_url only
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        # no proxies from the environment and no redirects: requests go to base_url only
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
         self._lock = threading.Lock()
         self._resolved_model: str | None = None
         self.tokenizer_endpoint: str | None = None  # "/tokenize", "/extras/tokenize/count", "" = none
