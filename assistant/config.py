@@ -58,10 +58,10 @@ class RetrievalConfig:
     mode: str = "hybrid"  # dense | keyword | hybrid
     top_k: int = 5
     candidates: int = 100  # per retriever, before fusion
-    fusion: str = "rrf"  # rrf | weighted
+    fusion: str = "weighted"  # weighted (scores / best, summed) | rrf (reciprocal ranks); see docs/benchmarks.md
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    keyword_weight: float = 1.0
+    dense_weight: float = 0.6  # tuned on BEIR SciFact train queries
+    keyword_weight: float = 0.4
     min_score: float = 0.0  # below this fused relevance, the answer is "not in the documents"
     min_dense_similarity: float = 0.25
 

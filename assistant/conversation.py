@@ -100,6 +100,8 @@ class Conversations:
         sources = json.dumps([s.as_dict() for s in answer.sources])
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            if not self.db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation,)).fetchone():
+                raise KeyError(f"no conversation {conversation!r} (deleted?)")
             (n,) = self.db.execute("SELECT COUNT(*) FROM turns WHERE conversation = ?", (conversation,)).fetchone()
             self.db.execute(
                 "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?)",

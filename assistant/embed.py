@@ -47,20 +47,21 @@ class Embedder:
 
     @cached_property
     def model(self):
-        if self.cfg.threads:
-            import torch
-
-            torch.set_num_threads(self.cfg.threads)
-        from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
 
-        if self.cfg.backend == "onnx":
+        if self.cfg.backend == "onnx":  # no torch / sentence-transformers import unless it must export
             from .onnx_backend import OnnxSentenceEncoder
 
-            return OnnxSentenceEncoder(self.path, self.cfg.max_seq_length)
+            return OnnxSentenceEncoder(self.path, self.cfg.max_seq_length, threads=self.cfg.threads)
+        if self.cfg.threads:
+            import torch
+
+            torch.set_num_threads(self.cfg.threads)
+        from sentence_transformers import SentenceTransformer
+
         model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         model.max_seq_length = self.cfg.max_seq_length
         return model

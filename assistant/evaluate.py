@@ -290,9 +290,10 @@ def load_qa(path: Path) -> list[dict]:
 
 
 def beir_library(library, folder: Path):
+    """A Library over the BEIR folder's own collection, sharing ``library``'s embedder and plugins."""
     from .library import Library
 
-    return Library(beir_config(library.config, folder), registry=library.registry, embedder=library._embedder)
+    return Library(beir_config(library.config, folder), registry=library.registry, embedder=library.embedder)
 
 
 def _print_beir(folder: Path, split: str, res: dict) -> None:

@@ -71,7 +71,8 @@ class Library:
             from .plugins import PluginError
 
             g = self.config.generation
-            defaults = {"model": g.model, "n_ctx": g.n_ctx, "threads": g.threads}
+            model = g.model if g.model == "builtin" else str(self.config.resolve(g.model))  # relative to the config file
+            defaults = {"model": model, "n_ctx": g.n_ctx, "threads": g.threads}
             try:
                 self._generator = self.registry.load("generators", g.generator, defaults)
             except PluginError as e:
@@ -136,6 +137,7 @@ class Library:
         history: list[Answer] | None = None,
         filters: Filters | None = None,
         top_k: int | None = None,
+        mode: str | None = None,
     ) -> Iterator[Retrieved | str | Answer]:
         """Yields ``Retrieved`` (the query used and the passages), text pieces as the model
         produces them, then the final checked ``Answer``. ``history`` holds the earlier
@@ -152,7 +154,7 @@ class Library:
         query = standalone_query(question, history)
         used = query if query != question else None
         t0 = time.perf_counter()
-        hits, best_dense = self.retriever.search(query, top_k=top_k, filters=filters)
+        hits, best_dense = self.retriever.search(query, top_k=top_k, mode=mode, filters=filters)
         t_retrieve = time.perf_counter() - t0
         if not hits or best_dense < cfg.retrieval.min_dense_similarity:
             sources = [Source(i, h) for i, h in enumerate(hits, 1)]

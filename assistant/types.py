@@ -83,12 +83,14 @@ class Source:
         h = self.hit
         return {
             "n": self.n,
+            "chunk_id": h.chunk_id,
             "path": h.path,
             "page": h.page,
             "start_line": h.start_line,
             "end_line": h.end_line,
             "score": round(h.score, 6),
             "text": h.text,
+            "heading": h.heading,
             "cited": self.cited,
         }
 

@@ -101,3 +101,44 @@ def test_answer_matching_ignores_case_and_thousands_commas():
     assert _contains("BOUNDARY signal lost", ["boundary signal"])
     assert not _contains("version 3,5", ["35"])  # a decimal comma is not a thousands separator
     assert not _contains("anything", [])
+
+
+def test_qa_scoring_with_a_stub_library():
+    from assistant.answer import NOT_FOUND
+    from assistant.evaluate import evaluate_qa
+    from assistant.types import Answer, Hit, Source
+
+    def hit(path):
+        return Hit("c", path, "text", 1.0)
+
+    replies = {
+        "What is the price?": ("It costs 1,249 EUR [1].", [Source(1, hit("/x/corpora/manual.md"), True)], True),
+        "What is the price? And the colour?": ("Green [1].", [Source(1, hit("/x/corpora/other.md"), True)], True),
+        "Who is the CFO?": (NOT_FOUND, [Source(1, hit("/x/corpora/manual.md"))], False),
+        "When is 3.5 out?": ("Soon [1].", [Source(1, hit("/x/corpora/manual.md"), True)], True),
+    }
+    asked = []
+
+    class StubLibrary:
+        def ask(self, question):
+            asked.append(question)
+            text, sources, grounded = replies[question]
+            return Answer(question, text, sources, {"first_token_s": 0.5, "total_s": 1.0}, "m", "e", grounded=grounded)
+
+    items = [
+        {"id": "a", "question": "What is the price?", "must_contain": ["1249"], "source_files": ["corpora/manual.md"]},
+        {"id": "b", "question": "And the colour?", "follows": "a", "must_contain": ["green"],
+         "must_not_contain": ["green"], "source_files": ["corpora/manual.md"]},
+        {"id": "c", "question": "Who is the CFO?", "must_contain": [], "source_files": []},
+        {"id": "d", "question": "When is 3.5 out?", "must_contain": [], "source_files": []},
+    ]
+    res = evaluate_qa(StubLibrary(), items)
+    assert asked[1] == "What is the price? And the colour?"  # a follow-up carries the previous question
+    assert [(r["id"], r["correct"], r["cited_ok"]) for r in res["results"]] == [
+        ("a", True, True), ("b", False, False), ("c", True, None), ("d", False, None)]
+    assert res["answer_accuracy"] == 0.5
+    assert res["citation_accuracy"] == 0.5
+    assert res["refusal_accuracy"] == 0.5
+    assert res["questions"] == 4 and res["total_p50_s"] == 1.0
+    assert set(res) == {"answer_accuracy", "citation_accuracy", "refusal_accuracy", "first_token_p50_s",
+                        "total_p50_s", "questions", "results"}

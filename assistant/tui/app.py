@@ -1,4 +1,4 @@
-"""The Textual app: owns the Library, runs ingest in a worker, routes errors to the UI."""
+"""The Textual app: owns the Library, runs ingest and model loading in workers, routes errors to the UI."""
 
 from __future__ import annotations
 
@@ -13,14 +13,24 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from ..config import ConfigError, load_config
+from ..config import Config, ConfigError, LibraryConfig, load_config
+from ..conversation import ConversationInfo, Turn
 from ..ingest import IngestEvent, IngestReport, LibraryLocked
 from ..library import Library, LibraryError
 from ..plugins import PluginError, PluginRegistry
+from ..retrieve import Filters
 from ..store import StoreError
 from ..types import Source
-from .screens import HelpScreen, LibraryScreen, MainScreen, PathScreen, ViewerScreen
-from .widgets import SystemNote, display_path, ingest_summary
+from .screens import (
+    ConversationsScreen,
+    HelpScreen,
+    LibraryScreen,
+    MainScreen,
+    PathScreen,
+    SettingsScreen,
+    ViewerScreen,
+)
+from .widgets import SystemNote, display_path, filters_text, ingest_summary
 
 __all__ = ["AssistantApp", "USER_ERRORS"]
 
@@ -39,8 +49,11 @@ class AssistantApp(App):
 
     BINDINGS = [
         Binding("ctrl+r", "ingest", "Ingest", tooltip="Ingest (re-sync) the configured folders"),
-        Binding("ctrl+o", "ingest_path", "Add path", tooltip="Ingest a file or folder you type"),
+        # not in the footer (80 columns): the empty state, help and the palette name it
+        Binding("ctrl+o", "ingest_path", "Add path", show=False, tooltip="Ingest a file or folder you type"),
         Binding("ctrl+l", "library", "Library", tooltip="What is indexed; remove files"),
+        Binding("f2", "conversations", "Chats", tooltip="Conversations: open one to read or continue it, or delete it"),
+        Binding("f3", "settings", "Settings", tooltip="Model, top_k, search mode; filters for this session"),
         Binding("f1", "help", "Help"),
     ]
 
@@ -55,6 +68,14 @@ class AssistantApp(App):
         self._abort_ingest = threading.Event()
         self._main: MainScreen | None = None
         self._ui_thread = threading.get_ident()
+        # settings for this session (the settings screen)
+        self.filters = Filters()
+        self.session_top_k: int | None = None  # a top_k saved this session: used at once
+        self.saved_config: Config | None = None  # the config as last written by the settings screen
+        self.config_target: Path | None = None  # where settings are written
+        # model loading (warm-up)
+        self.models_ready = False
+        self.model_error: str | None = None
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -87,6 +108,48 @@ class AssistantApp(App):
 
     def on_unmount(self) -> None:
         self._abort_ingest.set()
+
+    # --- model warm-up ----------------------------------------------------------------------
+
+    def start_warmup(self) -> None:
+        """Load the embedding model and the LLM in the background, so the first question does not stall."""
+        if self.library is None:
+            return
+        self.models_ready = False
+        self.model_error = None
+        if self._main is not None and self._main.ready:
+            self._main.set_loading("loading models…")
+        self._warmup_worker(self.library)
+
+    @work(thread=True, exclusive=True, group="warmup", exit_on_error=False)
+    def _warmup_worker(self, library: Library) -> None:
+        errors: list[str] = []
+        for what, load in (
+            ("the embedding model", lambda: library.embedder.embed_query("warm-up")),
+            ("the language model", lambda: library.generator.info()),
+        ):
+            try:
+                load()
+            except USER_ERRORS as e:
+                errors.append(f"cannot load {what}: {e}")
+            except Exception as e:  # never a traceback in the UI
+                errors.append(f"cannot load {what}: {type(e).__name__}: {e}")
+        self.from_thread(self._warmup_done, errors)
+
+    async def _warmup_done(self, errors: list[str]) -> None:
+        self.models_ready = True
+        self.model_error = "; ".join(errors) or None
+        if self._main is None or not self._main.ready:
+            return
+        self._main.set_loading("")
+        for message in errors:
+            self.show_error(message)
+            await self._main.chat.mount(
+                SystemNote(message[0].upper() + message[1:] + f". Fix it in settings ({self.key_for('settings')}) "
+                           "or config.toml, then restart.", error=True)
+            )
+        if errors:
+            self._main.chat.scroll_end(animate=False)
 
     # --- helpers for screens --------------------------------------------------------------
 
@@ -134,6 +197,22 @@ class AssistantApp(App):
             self._main.show_status(st)
         return st
 
+    def sample_folder(self) -> str | None:
+        """The configured folder, as status() lists it, if it is the bundled sample corpus."""
+        if self.library is None or self.library.config.library.folders != LibraryConfig().folders:
+            return None
+        folders = self.library.config.folders()
+        readme = folders[0] / "README.md" if folders else None
+        try:
+            if readme is not None and readme.read_text(encoding="utf-8").startswith("# Sample corpus"):
+                return str(folders[0])
+        except OSError:
+            pass
+        return None
+
+    def generator_name(self) -> str:
+        return self.library.config.generation.generator if self.library is not None else ""
+
     def open_source(self, source: Source) -> None:
         chunks = []
         if self.library is not None:
@@ -177,12 +256,102 @@ class AssistantApp(App):
             ]),
             ("Document viewer", rows(ViewerScreen.BINDINGS) + [("up / down", "Scroll")]),
             ("Library", rows(LibraryScreen.BINDINGS)),
+            ("Conversations", rows(ConversationsScreen.BINDINGS)),
+            ("Settings", rows(SettingsScreen.BINDINGS) + [("enter", "Save (in any field)")]),
         ]
 
     def action_library(self) -> None:
         if isinstance(self.screen, LibraryScreen):
             return
         self.push_screen(LibraryScreen())
+
+    def action_conversations(self) -> None:
+        if isinstance(self.screen, ConversationsScreen):
+            return
+        self.push_screen(ConversationsScreen())
+
+    async def open_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        await self.main.show_conversation(info, turns)
+
+    def action_copy_answer(self) -> None:
+        self.main.action_copy_answer()
+
+    # --- settings ---------------------------------------------------------------------------
+
+    def settings_file(self) -> Path:
+        """Where the settings screen writes: the config file in use, else ./config.toml."""
+        if self.config_target is not None:
+            return self.config_target
+        if self.library is not None and self.library.config.path is not None:
+            return self.library.config.path
+        return Path.cwd() / "config.toml"
+
+    def action_settings(self) -> None:
+        if isinstance(self.screen, SettingsScreen):
+            return
+        if self.library is None:
+            self.show_error(f"settings need a working config: {self.startup_error or 'the library is not available'}")
+            return
+        running = self.library.config
+        current = self.saved_config or running
+        values = {
+            "generation.model": current.generation.model,
+            "retrieval.top_k": current.retrieval.top_k,
+            "retrieval.mode": current.retrieval.mode,
+        }
+        notes = []
+        if current.generation.model != running.generation.model:
+            notes.append(f"Saved; used after a restart: model {current.generation.model} (running: {running.generation.model}).")
+        if current.retrieval.mode != running.retrieval.mode:
+            notes.append(f"Saved; used after a restart: search mode {current.retrieval.mode} (running: {running.retrieval.mode}).")
+        self.push_screen(SettingsScreen(values, self.filters, self.settings_file(), notes))
+
+    def settings_saved(
+        self,
+        target: Path,
+        updates: dict[str, Any],
+        config: Config | None,
+        filters: Filters,
+        matching: int | None,
+        created: bool = False,
+    ) -> None:
+        """The settings screen wrote ``updates`` (if any) to ``target``; apply what applies now."""
+        if config is not None:
+            self.saved_config = config
+            self.config_target = target
+        if "retrieval.top_k" in updates:
+            self.session_top_k = int(updates["retrieval.top_k"])
+        self.filters = filters
+        if isinstance(self.screen, SettingsScreen):
+            self.pop_screen()
+        if self._main is not None and self._main.ready:
+            self._main.show_filters(filters)
+        messages = []
+        if updates:
+            saved = ", ".join(f"{k} = {v}" for k, v in updates.items())
+            if created:
+                messages.append(f"Saved to a new config file, {target} (read when the assistant starts in "
+                                f"{display_path(target.parent)}): {saved}.")
+            else:
+                messages.append(f"Saved to {display_path(target)}: {saved}.")
+            later = [k for k in ("generation.model", "retrieval.mode") if k in updates]
+            if later:
+                messages.append(f"The new {' and '.join(k.split('.')[1] for k in later)} is used after a restart.")
+        severity = "information"
+        if filters.active():
+            what = filters_text(filters)
+            if matching == 0:
+                messages.append(f"Filters ({what}): no indexed file matches, so nothing will be found.")
+                severity = "warning"
+            elif matching is not None:
+                messages.append(f"Filters ({what}): {matching} indexed file{'s' if matching != 1 else ''} match.")
+            else:
+                messages.append(f"Filters: {what}.")
+        elif not updates:
+            messages.append("No changes to save; no filters.")
+        self.notify(" ".join(messages), title="Settings", severity=severity, timeout=10)
 
     def action_ingest_path(self) -> None:
         def chosen(path: str | None) -> None:
@@ -279,7 +448,11 @@ class AssistantApp(App):
         yield SystemCommand("Ingest a file or folder…", "Type a path to index", self.action_ingest_path)
         if self.ingesting:
             yield SystemCommand("Cancel ingest", "Stop the running ingest after the current file", self.action_cancel_ingest)
-        yield SystemCommand("New chat", "Clear the conversation", self._new_chat)
+        yield SystemCommand("New chat", "Start a new conversation (the current one is kept)", self._new_chat)
+        yield SystemCommand("Conversations", "Open, continue or delete a stored conversation", self.action_conversations)
+        yield SystemCommand("Settings", "Model, top_k, search mode; filters for this session", self.action_settings)
+        if self._main is not None and self._main.last_answer() is not None:
+            yield SystemCommand("Copy answer", "Copy the last answer and its sources to the clipboard", self.action_copy_answer)
         if self._main is not None and self._main.answering:
             yield SystemCommand("Stop generation", "Stop the answer being written", self._main.action_stop)
         yield SystemCommand("Library", "Files indexed, failures; remove files", self.action_library)

@@ -1,4 +1,4 @@
-"""Screens: chat (main), document viewer, library, help, and two small modals.
+"""Screens: chat (main), document viewer, library, conversations, settings, help, small modals.
 
 Screens only call the Library (through ``self.app.library``); anything that can
 block (asking, ingesting, removing) runs in a thread worker and comes back
@@ -7,10 +7,12 @@ through ``call_from_thread``.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -19,9 +21,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
+from ..conversation import ConversationInfo, Turn
+from ..retrieve import Filters
 from ..store import ChunkRow
 from ..types import Answer, Retrieved, Source
 from .widgets import (
@@ -31,29 +35,48 @@ from .widgets import (
     QuestionView,
     SourcesTable,
     StatusLine,
+    SystemNote,
     Welcome,
+    answer_clipboard_text,
     display_path,
+    filters_text,
     lines_of,
+    stored_answer,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from .app import AssistantApp
 
-__all__ = ["MainScreen", "ViewerScreen", "LibraryScreen", "HelpScreen", "PathScreen", "ConfirmScreen"]
+__all__ = [
+    "MainScreen",
+    "ViewerScreen",
+    "LibraryScreen",
+    "ConversationsScreen",
+    "SettingsScreen",
+    "HelpScreen",
+    "PathScreen",
+    "ConfirmScreen",
+]
 
 
 # --- main: chat + sources ---------------------------------------------------------------
 
 
 class MainScreen(Screen):
-    """Chat log, sources of the current answer, ingest progress, the question box."""
+    """Chat log, sources of the current answer, ingest progress, the question box.
+
+    The chat is one conversation: ``conversation_id`` is created with the first answer,
+    each answer is stored as a turn, and the earlier turns go with the next question.
+    """
 
     app: "AssistantApp"
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
-        Binding("escape", "stop", "Stop", tooltip="Stop the answer being generated"),
-        Binding("ctrl+n", "new_chat", "New chat", tooltip="Clear the conversation"),
+        # not in the footer: while answering, the status line says which key stops
+        Binding("escape", "stop", "Stop", show=False, tooltip="Stop the answer being generated"),
+        Binding("ctrl+n", "new_chat", "New chat", tooltip="Start a new conversation (the current one is kept)"),
+        Binding("ctrl+y", "copy_answer", "Copy", show=False, tooltip="Copy the last answer and its sources"),
         Binding("pageup", "scroll_chat(-1)", "Scroll up", show=False, tooltip="Scroll the chat up"),
         Binding("pagedown", "scroll_chat(1)", "Scroll down", show=False, tooltip="Scroll the chat down"),
     ]
@@ -64,6 +87,8 @@ class MainScreen(Screen):
         self.ready = False  # composed and mounted: safe to update
         self._current: AnswerView | None = None  # the answer being written
         self._stop = threading.Event()
+        self.conversation_id: str | None = None  # created with the first answer
+        self._epoch = 0  # bumped when the chat is cleared or replaced: late results are dropped
 
     def compose(self) -> ComposeResult:
         with Vertical(id="body"):
@@ -75,12 +100,14 @@ class MainScreen(Screen):
         yield IngestPanel(id="ingest")
         yield Input(placeholder="Ask a question about your documents…", id="question")
         yield StatusLine(id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.ready = True
         self.query_one("#question", Input).focus()
         self.app.refresh_status()
+        self.show_filters(self.app.filters)
+        self.app.start_warmup()
 
     def on_screen_resume(self) -> None:
         if self.app.library is not None:
@@ -90,7 +117,7 @@ class MainScreen(Screen):
 
     def show_status(self, status: dict) -> None:
         app = self.app
-        self.query_one(Welcome).show_state(status, app.key_for("ingest"), app.key_for("ingest_path"))
+        self.query_one(Welcome).show_state(status, app.key_for("ingest"), app.key_for("ingest_path"), app.sample_folder())
         files, chunks = status["files"], status["chunks"]
         model = status.get("model") or ""
         model = Path(model).name if ("/" in model or "\\" in model) else model
@@ -109,6 +136,12 @@ class MainScreen(Screen):
 
     def clear_error(self) -> None:
         self.query_one(StatusLine).set_error("")
+
+    def show_filters(self, filters: Filters | None) -> None:
+        self.query_one(StatusLine).set_filters(filters_text(filters))
+
+    def set_loading(self, text: str) -> None:
+        self.query_one(StatusLine).set_loading(text)
 
     def set_activity(self, text: str) -> None:
         self.query_one(StatusLine).set_activity(text)
@@ -138,13 +171,52 @@ class MainScreen(Screen):
             self.set_activity("stopping…")
 
     async def action_new_chat(self) -> None:
+        """A new conversation; the one shown stays stored (see the conversations screen)."""
         self.action_stop()
         self.workers.cancel_group(self, "ask")
+        self.conversation_id = None
+        self._epoch += 1
         await self.chat.clear_turns()
-        self.query_one(SourcesTable).show([])
-        self.query_one("#sources-pane").add_class("-hidden")
+        self.show_sources([])
         self.clear_error()
         self.query_one("#question", Input).focus()
+
+    async def show_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
+        """Replace the chat with a stored conversation; the next question continues it."""
+        await self.action_new_chat()
+        self.conversation_id = info.id
+        pairs = [(QuestionView(t.question, t.query), AnswerView(t.question), t) for t in turns]
+        await self.chat.mount_all([w for q, a, _ in pairs for w in (q, a)])
+        last: Answer | None = None
+        for _, view, t in pairs:
+            last = stored_answer(t.question, t.query, t.answer, t.sources)
+            await view.finish(last, self.app.show_timings)
+        n = len(turns)
+        note = Text()
+        note.append(f"Conversation “{info.title}”", style="bold")
+        note.append(f": {n} turn{'s' if n != 1 else ''}. A question you ask now continues it.")
+        await self.chat.mount(SystemNote(note))
+        if last is not None:
+            self.show_sources(last.sources, not_found=not last.grounded)
+        self.chat.scroll_end(animate=False)
+        self.query_one("#question", Input).focus()
+
+    def last_answer(self) -> Answer | None:
+        for view in reversed(self.chat.turns()):
+            if view.answer is not None:
+                return view.answer
+        return None
+
+    def action_copy_answer(self) -> None:
+        answer = self.last_answer()
+        if answer is None:
+            self.app.notify("There is no answer to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(answer_clipboard_text(answer))
+        n = len(answer.sources)
+        self.app.notify(
+            f"The answer and its {n} source{'s' if n != 1 else ''} are on the clipboard.", title="Copied"
+        )
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -164,7 +236,8 @@ class MainScreen(Screen):
 
     async def ask(self, question: str) -> AnswerView:
         view = AnswerView(question)
-        await self.chat.mount_all([QuestionView(question), view])
+        asked = QuestionView(question)
+        await self.chat.mount_all([asked, view])
         self.chat.scroll_end(animate=False)
         library = self.app.library
         if library is None:
@@ -177,11 +250,23 @@ class MainScreen(Screen):
         self.answering = True
         self.refresh_bindings()
         self.set_activity(f"answering… ({self.app.key_for('stop', self)} to stop)")
-        self._ask_worker(library, question, view)
+        app = self.app
+        filters = app.filters if app.filters.active() else None
+        self._ask_worker(library, question, asked, view, self.conversation_id, self._epoch, filters, app.session_top_k)
         return view
 
     @work(thread=True, exclusive=True, group="ask", exit_on_error=False)
-    def _ask_worker(self, library, question: str, view: AnswerView) -> None:
+    def _ask_worker(
+        self,
+        library,
+        question: str,
+        asked: QuestionView,
+        view: AnswerView,
+        conversation: str | None,
+        epoch: int,
+        filters: Filters | None,
+        top_k: int | None,
+    ) -> None:
         app = self.app
         worker = get_current_worker()
         from .app import USER_ERRORS
@@ -189,7 +274,8 @@ class MainScreen(Screen):
         outcome: tuple[str, object] = ("error", "the answer ended without a result")
         stream = None
         try:
-            stream = library.ask_stream(question)
+            history = library.conversations.history(conversation) if conversation else []
+            stream = library.ask_stream(question, history=history, filters=filters, top_k=top_k)
             for item in stream:
                 if self._stop.is_set() or worker.is_cancelled:
                     outcome = ("stopped", None)
@@ -197,7 +283,7 @@ class MainScreen(Screen):
                 if isinstance(item, Answer):
                     outcome = ("answer", item)
                 elif isinstance(item, Retrieved):
-                    app.from_thread(self.show_sources, item.sources)
+                    app.from_thread(self._retrieved, asked, item)
                 elif not app.from_thread(view.write, item):
                     outcome = ("stopped", None)
                     break
@@ -211,10 +297,26 @@ class MainScreen(Screen):
                     stream.close()  # closes the generator, which stops the model
                 except Exception:
                     pass
-        app.from_thread(self._ask_finished, view, *outcome)
+        saved: str | None = None
+        if outcome[0] == "answer":
+            try:  # the turn is kept even if the chat was cleared while the answer finished
+                if conversation is None:
+                    conversation = library.conversations.create()
+                library.conversations.add_turn(conversation, outcome[1])
+                saved = conversation
+            except Exception as e:
+                app.from_thread(app.show_error, f"the answer could not be saved to the conversation: {e}")
+        app.from_thread(self._ask_finished, view, epoch, saved, *outcome)
 
-    async def _ask_finished(self, view: AnswerView, kind: str, payload) -> None:
+    def _retrieved(self, asked: QuestionView, item: Retrieved) -> None:
+        if asked.is_attached:
+            asked.set_query(item.query)
+            self.show_sources(item.sources)
+
+    async def _ask_finished(self, view: AnswerView, epoch: int, conversation: str | None, kind: str, payload) -> None:
         try:
+            if epoch == self._epoch and conversation is not None:
+                self.conversation_id = conversation
             if view.is_attached:  # else the chat was cleared meanwhile
                 await self._show_outcome(view, kind, payload)
         finally:
@@ -227,8 +329,15 @@ class MainScreen(Screen):
     async def _show_outcome(self, view: AnswerView, kind: str, payload) -> None:
         if kind == "answer":
             assert isinstance(payload, Answer)
-            await view.finish(payload, self.app.show_timings)
-            self.show_sources(payload.sources)
+            hint = ""
+            if not payload.grounded:
+                if self.app.filters.active():
+                    hint = (f"The filters are on ({filters_text(self.app.filters)}): "
+                            f"{self.app.key_for('settings')} changes them.")
+                else:
+                    hint = "Try other words, or ingest the documents that hold the answer."
+            await view.finish(payload, self.app.show_timings, hint)
+            self.show_sources(payload.sources, not_found=not payload.grounded)
         elif kind == "stopped":
             await view.stopped()
         else:
@@ -241,9 +350,12 @@ class MainScreen(Screen):
             self.app.show_error(message, notify=False)
         self.chat.scroll_end(animate=False)
 
-    def show_sources(self, sources: list[Source]) -> None:
+    def show_sources(self, sources: list[Source], *, not_found: bool = False) -> None:
         table = self.query_one(SourcesTable)
         table.show(sources)
+        self.query_one("#sources-title", Label).update(
+            "Closest passages, not relevant enough  (enter: read)" if not_found else "Sources  (enter: read in context)"
+        )
         self.query_one("#sources-pane").set_class(not sources, "-hidden")
 
     @on(DataTable.RowSelected, "#sources")
@@ -318,7 +430,7 @@ class ViewerScreen(Screen):
                 )
             for i, c in enumerate(self.chunks):
                 yield ChunkBlock(c, i == self.hit_index, f"[{self.source.n}]" if i == self.hit_index else "")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#viewer-body").focus()
@@ -365,7 +477,7 @@ class LibraryScreen(Screen):
         yield DataTable(id="files", cursor_type="row")
         yield Label("Failures", classes="section", id="failures-title")
         yield DataTable(id="failures", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         files = self.query_one("#files", DataTable)
@@ -471,6 +583,327 @@ class LibraryScreen(Screen):
         self.app.pop_screen()
 
 
+# --- conversations ---------------------------------------------------------------------------
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+class ConversationsScreen(Screen):
+    """Stored conversations, newest first: open one to read or continue it, or delete it."""
+
+    app: "AssistantApp"
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Back", tooltip="Back to the chat"),
+        Binding("enter", "open", "Open", tooltip="Open the selected conversation to read or continue it"),
+        Binding("d,delete", "delete", "Delete", tooltip="Delete the selected conversation (after confirming)"),
+        Binding("r", "reload", "Refresh", show=False, tooltip="Reload the list"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conversations: list[ConversationInfo] = []
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("Conversations", id="conv-summary")
+        yield DataTable(id="conversations", cursor_type="row")
+        yield Static("", id="conv-empty")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#conversations", DataTable)
+        table.add_column("", key="open", width=1)
+        table.add_column("title", key="title", width=max(20, self.app.size.width - 34))
+        table.add_column("turns", key="turns", width=5)
+        table.add_column("updated", key="updated", width=16)
+        table.focus()
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        if self.app.library is None:
+            self._show_error(self.app.startup_error or "the library is not available")
+            return
+        self._list_worker(self.app.library)
+
+    @work(thread=True, exclusive=True, group="conversations", exit_on_error=False)
+    def _list_worker(self, library) -> None:
+        try:
+            items = library.conversations.list()
+        except Exception as e:
+            self.app.from_thread(self._show_error, str(e))
+            return
+        self.app.from_thread(self._fill, items)
+
+    def _show_error(self, message: str) -> None:
+        self.query_one("#conv-summary", Static).update(Text(f"Error: {message}", style="red"))
+
+    def _fill(self, items: list[ConversationInfo]) -> None:
+        self.conversations = items
+        table = self.query_one("#conversations", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        current = self.app.main.conversation_id
+        for c in items:
+            title = Text(c.title, no_wrap=True, overflow="ellipsis")
+            table.add_row("●" if c.id == current else "", title, str(c.turns), _when(c.updated), key=c.id)
+        if items:
+            table.move_cursor(row=min(max(keep, 0), len(items) - 1))
+        n = len(items)
+        summary = Text()
+        summary.append("Conversations", style="bold")
+        summary.append(
+            f"  {n} stored, newest first · ● open in the chat" if n else "  none stored yet",
+            style="dim",
+        )
+        self.query_one("#conv-summary", Static).update(summary)
+        empty = self.query_one("#conv-empty", Static)
+        empty.display = not items
+        empty.update(
+            "Every question you ask and its answer are kept here, so you can read a conversation "
+            "again or continue it later, also after a restart."
+        )
+        self.loaded = True
+        self.refresh_bindings()
+
+    def selected(self) -> ConversationInfo | None:
+        table = self.query_one("#conversations", DataTable)
+        if table.row_count == 0 or not self.conversations:
+            return None
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return next((c for c in self.conversations if c.id == key.value), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("open", "delete"):
+            return True if self.conversations else None
+        return True
+
+    @on(DataTable.RowSelected, "#conversations")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        info = self.selected()
+        if info is not None:
+            self._open_worker(self.app.library, info)
+
+    @work(thread=True, exclusive=True, group="conversations", exit_on_error=False)
+    def _open_worker(self, library, info: ConversationInfo) -> None:
+        try:
+            turns = library.conversations.turns(info.id)
+        except Exception as e:
+            self.app.from_thread(self.app.show_error, str(e))
+            return
+        self.app.from_thread(self.app.open_conversation, info, turns)
+
+    def action_delete(self) -> None:
+        info = self.selected()
+        if info is None:
+            return
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._delete_worker(self.app.library, info)
+
+        turns = f"{info.turns} turn{'s' if info.turns != 1 else ''}"
+        self.app.push_screen(
+            ConfirmScreen(f"Delete the conversation “{info.title}” ({turns})?\nThis cannot be undone.", verb="delete"),
+            confirmed,
+        )
+
+    @work(thread=True, exclusive=True, group="conversations", exit_on_error=False)
+    def _delete_worker(self, library, info: ConversationInfo) -> None:
+        try:
+            library.conversations.delete(info.id)
+            items = library.conversations.list()
+        except Exception as e:
+            self.app.from_thread(self.app.show_error, str(e))
+            return
+        self.app.from_thread(self._deleted, info, items)
+
+    async def _deleted(self, info: ConversationInfo, items: list[ConversationInfo]) -> None:
+        main = self.app.main
+        if main.conversation_id == info.id:  # it was open in the chat: the chat starts afresh
+            await main.action_new_chat()
+        self._fill(items)
+        self.app.notify(f"Deleted “{info.title}”.")
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+MODES = [
+    ("hybrid: meaning and keywords", "hybrid"),
+    ("dense: meaning only", "dense"),
+    ("keyword: exact words only", "keyword"),
+]
+
+
+def parse_file_types(text: str) -> tuple[str, ...]:
+    """"md, .PDF *.txt" -> ("md", "pdf", "txt")."""
+    out = []
+    for part in re.split(r"[\s,;]+", text.strip()):
+        part = part.strip().lower().removeprefix("*").lstrip(".")
+        if part and part not in out:
+            out.append(part)
+    return tuple(out)
+
+
+def parse_path_glob(text: str) -> str | None:
+    """A glob matched against the full path; a relative one ("docs/*") matches anywhere ("*/docs/*")."""
+    glob = text.strip()
+    if not glob:
+        return None
+    if glob.startswith("~"):
+        glob = str(Path(glob).expanduser())
+    if not glob.startswith(("/", "*")):
+        glob = "*/" + glob
+    return glob
+
+
+class SettingsScreen(Screen):
+    """The model, top_k and mode (saved to config.toml) and the session's filters."""
+
+    app: "AssistantApp"
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", tooltip="Save the settings and apply the filters"),
+        Binding("escape", "close", "Back", tooltip="Back to the chat without saving"),
+    ]
+
+    def __init__(self, values: dict[str, Any], filters: Filters, target: Path, notes: list[str]) -> None:
+        super().__init__()
+        self.values = values  # generation.model, retrieval.top_k, retrieval.mode as in use
+        self.filters = filters
+        self.target = target  # the config file written to
+        self.notes = notes
+        self.saving = False
+
+    def compose(self) -> ComposeResult:
+        v = self.values
+        mode = v["retrieval.mode"] if v["retrieval.mode"] in {m for _, m in MODES} else "hybrid"
+        with VerticalScroll(id="settings-body"):
+            where = Text()
+            where.append("Model and retrieval: saved to ", style="bold")
+            where.append(display_path(self.target), style="bold")
+            if not self.target.exists():
+                where.append("  (a new file)")
+            yield Static(where, classes="section", id="settings-where")
+            yield Label("Model: a GGUF file, or builtin", classes="field-label")
+            yield Input(value=str(v["generation.model"]), id="set-model", placeholder="builtin")
+            with Horizontal(classes="field-row"):
+                with Vertical(classes="field"):
+                    yield Label("Passages per answer (top_k)", classes="field-label")
+                    yield Input(value=str(v["retrieval.top_k"]), id="set-top-k")
+                with Vertical(classes="field"):
+                    yield Label("Search mode", classes="field-label")
+                    yield Select(MODES, value=mode, allow_blank=False, id="set-mode")
+            yield Static(Text("Filters: this session only, not saved", style="bold"), classes="section")
+            with Horizontal(classes="field-row"):
+                with Vertical(classes="field"):
+                    yield Label("Path glob (e.g. */manuals/*)", classes="field-label")
+                    yield Input(value=self.filters.path_glob or "", id="set-glob", placeholder="any path")
+                with Vertical(classes="field"):
+                    yield Label("File types (e.g. md, pdf)", classes="field-label")
+                    yield Input(value=" ".join(self.filters.file_types), id="set-types", placeholder="any type")
+            yield Static("", id="settings-error")
+            yield Static(self._note(), id="settings-note")
+        yield Footer(compact=True)
+
+    def _note(self) -> Text:
+        save = self.app.key_for("save", self)
+        t = Text(
+            f"{save} or enter saves. top_k and the filters apply to the next question; a new model or "
+            "search mode is used after a restart (the loaded model stays in memory until then)."
+        )
+        for note in self.notes:
+            t.append(f"\n{note}", style="bold")
+        return t
+
+    def on_mount(self) -> None:
+        self.query_one("#set-model", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+    def show_error(self, message: str) -> None:
+        box = self.query_one("#settings-error", Static)
+        box.update(Text(message))
+        box.set_class(bool(message), "-error")
+
+    def updates(self) -> dict[str, Any]:
+        """The saved settings that differ from the ones in use; raw text where it is not a number."""
+        model = self.query_one("#set-model", Input).value.strip() or "builtin"
+        if model != "builtin" and not model.startswith("~") and not Path(model).is_absolute():
+            model = os.path.abspath(model)  # relative to here, not to wherever the next start runs
+        raw_k = self.query_one("#set-top-k", Input).value.strip()
+        top_k: Any = int(raw_k) if re.fullmatch(r"[+-]?\d+", raw_k) else raw_k  # the config names what is wrong
+        mode = self.query_one("#set-mode", Select).value
+        new = {"generation.model": model, "retrieval.top_k": top_k, "retrieval.mode": mode}
+        return {k: v for k, v in new.items() if v != self.values[k]}
+
+    def action_save(self) -> None:
+        if self.saving:
+            return
+        updates = self.updates()
+        model = updates.get("generation.model")
+        if model and model != "builtin" and self.app.generator_name() == "llamacpp":
+            if not Path(model).expanduser().is_file():
+                self.show_error(f"generation.model: no such file: {model}")
+                self.query_one("#set-model", Input).focus()
+                return
+        filters = Filters(
+            parse_path_glob(self.query_one("#set-glob", Input).value),
+            parse_file_types(self.query_one("#set-types", Input).value),
+        )
+        self.show_error("")
+        self.saving = True
+        self._save_worker(self.app.library, self.target, updates, filters)
+
+    @work(thread=True, exclusive=True, group="settings", exit_on_error=False)
+    def _save_worker(self, library, target: Path, updates: dict[str, Any], filters: Filters) -> None:
+        from ..config import ConfigError, update_config_file
+
+        app = self.app
+        config = None
+        created = not target.exists()
+        if updates:
+            try:
+                config = update_config_file(target, updates)
+            except ConfigError as e:
+                app.from_thread(self._failed, str(e))
+                return
+            except Exception as e:
+                app.from_thread(self._failed, f"{type(e).__name__}: {e}")
+                return
+        matching: int | None = None
+        if filters.active() and library is not None:
+            try:
+                matching = len(filters.allowed_paths(library.store))
+            except Exception:
+                matching = None
+        app.from_thread(app.settings_saved, target, updates, config, filters, matching, created and config is not None)
+
+    def _failed(self, message: str) -> None:
+        """Shown inline; nothing was written and the filters are not applied."""
+        self.saving = False
+        self.show_error(message)
+        field = {"generation.model": "#set-model", "retrieval.top_k": "#set-top-k", "retrieval.mode": "#set-mode"}
+        for k, selector in field.items():
+            if k in message:
+                self.query_one(selector).focus()
+                break
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+
 # --- help and modals -------------------------------------------------------------------------
 
 
@@ -532,15 +965,16 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, *, verb: str = "remove") -> None:
         super().__init__()
         self.question = question
+        self.verb = verb
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
             yield Static(Text(self.question), classes="modal-title")
             with Horizontal(classes="hint-row"):
-                yield Label("y / enter: remove   n / esc: cancel", classes="hint")
+                yield Label(f"y / enter: {self.verb}   n / esc: cancel", classes="hint")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -210,15 +210,15 @@ class Welcome(Static):
             t.append("Your library is empty.\n\n", style="bold")
             folders = [str(f) for f in status.get("folders") or []]
             missing = [f for f in folders if not Path(f).exists()]
-            where = f"[library] folders in {display_path(status['config'])}" if status.get("config") else "the built-in default"
+            where = f" ([library] folders in {display_path(status['config'])})" if status.get("config") else ""
             if folders:
                 s = "s" if len(folders) > 1 else ""
                 if not missing:
                     t.append("Press ")
                     t.append(ingest_key, style="bold reverse")
-                    t.append(f" to ingest the configured folder{s} ({where}):\n")
+                    t.append(f" to ingest the configured folder{s}{where}:\n")
                 else:
-                    t.append(f"The configured folder{s} ({where}):\n")
+                    t.append(f"The configured folder{s}{where}:\n")
                 for f in folders:
                     t.append(f"  • {display_path(f)}")
                     if f in missing:
@@ -227,11 +227,13 @@ class Welcome(Static):
                         t.append("  the sample documents that come with the assistant", style="italic")
                     t.append("\n")
                 if missing:
-                    t.append(f"{ingest_key} ingests them once they all exist: fix the list, or press ")
+                    file = display_path(status["config"]) if status.get("config") else "a config.toml"
+                    t.append(f"{ingest_key} needs {'it' if len(folders) == 1 else 'them all'} to exist: "
+                             f"set [library] folders in {file}, or press ")
                 else:
                     t.append("or press ")
             else:
-                t.append(f"No folders are configured ({where} is empty). Press ")
+                t.append(f"No folders are configured{where}. Press ")
             t.append(path_key, style="bold reverse")
             t.append(" to ingest a file or folder you type. Then ask a question below.")
         else:

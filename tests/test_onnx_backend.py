@@ -1,0 +1,210 @@
+"""The ONNX Runtime int8 embedding backend against the torch SentenceTransformer it replaces."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.integration
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+SENTENCES = [
+    "The Zorblax K3 robot mower charges in 95 minutes.",
+    "Its lithium battery holds 4.2 Ah and lasts about two hours on a flat lawn.",
+    "Tulips should be planted in October, six inches deep.",
+    "Anna Quimby leads the firmware team; the next meeting is on 9 April.",
+    "Warranty claims must be filed within 24 months of purchase.",
+    "The boundary wire signal was lost, so the mower stopped with error E12.",
+    "Revenue grew by 12 percent in 2023, mostly from exports to Germany.",
+    "How long does the battery take to charge?",
+    "What is the price of the K3?",
+    "def parse_config(path): return tomllib.loads(path.read_text())",
+    "SELECT id, name FROM users WHERE created_at > '2024-01-01' ORDER BY name;",
+    "Mitochondrial dysfunction contributes to insulin resistance in skeletal muscle.",
+    "The patient was given 5 mg of the drug twice daily for three weeks.",
+    "Randomised controlled trials found no effect of vitamin D on fracture risk.",
+    "Quantum entanglement links the states of two particles regardless of distance.",
+    "The treaty was signed in 1648 and ended the Thirty Years' War.",
+    "Bake the bread at 220 degrees for 35 minutes until the crust is golden.",
+    "Der Mähroboter fährt bei Regen automatisch zurück in die Ladestation.",
+    "Le robot tondeuse rentre à sa station de charge quand il pleut.",
+    "ok",
+    "Error: connection refused (errno 111) while contacting localhost:8000",
+    "Spare blades cost 19 euros for a pack of nine; order number SB-9.",
+    "Quiet mode lowers the noise to 58 dB and is recommended on Sundays.",
+    "The ordinance forbids running garden machines between 12:00 and 15:00.",
+    "Firmware 3.2 fixes the rain sensor calibration and improves slope handling.",
+    "Customers praised the app but complained about the docking station.",
+    "Our hedge trimmer attachment is not compatible with the K2 model.",
+    "A recall notice was issued for the PA29 power adapter because of overheating.",
+    "Machine learning models can overfit when the training set is small.",
+    "The capital of Australia is Canberra, not Sydney.",
+    "Photosynthesis converts light energy into chemical energy stored in glucose.",
+    "Interest rates rose for the fourth time this year, to 4.5 percent.",
+    "The API returns HTTP 429 when more than 100 requests arrive per minute.",
+    "Use `assistant ingest ~/Documents` to index a folder.",
+    "| model | price | battery |\n|---|---|---|\n| K3 | 1249 | 4.2 Ah |",
+    "The orchard's apple trees need pruning in late winter before buds open.",
+    "Sensor readings: 21.5 C, 48 % humidity, 1013 hPa.",
+    "He said he would call back tomorrow, but he never did.",
+    "Cats sleep for twelve to sixteen hours a day.",
+    "The marathon world record was broken in Berlin in 2022.",
+    "Deep learning on CPUs benefits from int8 quantization of matrix multiplications.",
+    "Aspirin inhibits cyclooxygenase and reduces the production of prostaglandins.",
+    "Meeting notes, 4 March: budget approved, hiring frozen until Q3.",
+    "The station must stand on level ground with 2 m of free space in front.",
+    "Please restart the robot by holding the power button for ten seconds.",
+    "Gene expression of p53 increases after DNA damage.",
+    "The museum is closed on Mondays and public holidays.",
+    "Replace the wheels when the tread is worn below 2 mm.",
+    "The quarterly report shows 312 employees across four countries.",
+    " ".join(["A very long passage about lawn care, batteries and boundary wires."] * 40),
+]
+
+DOCS = {
+    "charging": "The Zorblax K3 charges fully in 95 minutes at its docking station.",
+    "price": "The Zorblax K3 costs 1,249 euros including the docking station.",
+    "tulips": "Tulips should be planted in October, about six inches deep in well-drained soil.",
+    "firmware": "Anna Quimby leads the firmware team that ships the monthly updates.",
+    "warranty": "The warranty covers manufacturing defects for 24 months after purchase.",
+    "recall": "The PA29 power adapter is recalled because it can overheat while charging.",
+    "noise": "In quiet mode the mower runs at 58 dB, quiet enough for Sunday mornings.",
+    "insulin": "Mitochondrial dysfunction in skeletal muscle is linked to insulin resistance.",
+    "bread": "Bake the loaf at 220 degrees Celsius for 35 minutes.",
+    "canberra": "Canberra is the capital city of Australia.",
+}
+QUERIES = {
+    "how long does the robot take to charge": "charging",
+    "what does the K3 cost": "price",
+    "when to plant tulip bulbs": "tulips",
+    "who is in charge of firmware": "firmware",
+    "how long is the guarantee": "warranty",
+    "which adapter is dangerous": "recall",
+    "how loud is the mower": "noise",
+    "causes of insulin resistance": "insulin",
+    "oven temperature for bread": "bread",
+    "capital of Australia": "canberra",
+}
+
+
+@pytest.fixture(scope="module")
+def cache_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
+@pytest.fixture(scope="module")
+def encoders(cache_home):
+    """(onnx int8 encoder exported with the network blocked, torch SentenceTransformer)."""
+    from sentence_transformers import SentenceTransformer
+
+    from assistant.embed import model_path
+    from assistant.onnx_backend import OnnxSentenceEncoder
+
+    path = model_path("builtin")
+
+    def no_network(self, address, *a, **kw):
+        raise OSError(f"network access during export: {address}")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache_home))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setattr(socket.socket, "connect", no_network)
+        onnx = OnnxSentenceEncoder(path, 256)
+    torch_model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    torch_model.max_seq_length = 256
+    return onnx, torch_model
+
+
+def _encode(model, texts):
+    return np.asarray(model.encode(texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True,
+                                   show_progress_bar=False), dtype=np.float32)
+
+
+def test_export_is_cached_offline_and_atomic(encoders, cache_home):
+    onnx, _ = encoders
+    folder = onnx.onnx_path.parent
+    assert folder.is_relative_to(cache_home / "assistant" / "onnx")
+    assert onnx.onnx_path.name == "model.int8.onnx"
+    assert (folder / "model.onnx").stat().st_size > (folder / "model.int8.onnx").stat().st_size * 3
+    assert not list(folder.glob("*.tmp")), "temporary files left behind"
+
+
+def test_second_load_reuses_the_export(encoders, cache_home, monkeypatch):
+    from assistant import onnx_backend
+
+    onnx, _ = encoders
+    before = onnx.onnx_path.stat().st_mtime_ns
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    monkeypatch.setattr(onnx_backend, "_export", lambda *a: pytest.fail("exported twice"))
+    again = onnx_backend.OnnxSentenceEncoder(onnx.model_dir, 256)
+    assert again.onnx_path == onnx.onnx_path
+    assert again.onnx_path.stat().st_mtime_ns == before
+
+
+def test_interface_matches_sentence_transformers(encoders):
+    onnx, torch_model = encoders
+    assert onnx.get_sentence_embedding_dimension() == torch_model.get_sentence_embedding_dimension() == 384
+    one = onnx.encode("hello world", normalize_embeddings=True)
+    assert one.shape == (384,)
+    assert onnx.encode([], batch_size=8).shape == (0, 384)
+    many = _encode(onnx, SENTENCES)
+    assert many.shape == (len(SENTENCES), 384) and many.dtype == np.float32
+    assert np.allclose(np.linalg.norm(many, axis=1), 1.0, atol=1e-4)
+    # input order is kept although batches are sorted by length; batch size does not matter
+    assert np.allclose(many[0], onnx.encode([SENTENCES[0]], normalize_embeddings=True)[0], atol=1e-4)
+    assert np.allclose(many, _encode_bs(onnx, SENTENCES, 3), atol=1e-3)
+
+
+def _encode_bs(model, texts, bs):
+    return model.encode(texts, batch_size=bs, normalize_embeddings=True)
+
+
+def test_embeddings_agree_with_torch(encoders):
+    onnx, torch_model = encoders
+    a, b = _encode(onnx, SENTENCES), _encode(torch_model, SENTENCES)
+    cos = (a * b).sum(axis=1)
+    assert cos.mean() >= 0.99, f"mean cosine {cos.mean():.4f}"
+    assert cos.min() >= 0.97, f"worst sentence: {SENTENCES[int(cos.argmin())]!r} ({cos.min():.4f})"
+
+
+def test_rankings_agree_with_torch(encoders):
+    onnx, torch_model = encoders
+    keys = list(DOCS)
+    docs = [DOCS[k] for k in keys]
+    queries = list(QUERIES)
+    for model_name, model in (("onnx", onnx), ("torch", torch_model)):
+        d, q = _encode(model, docs), _encode(model, queries)
+        top = (q @ d.T).argmax(axis=1)
+        wrong = [(qq, keys[t]) for qq, t in zip(queries, top) if keys[t] != QUERIES[qq]]
+        assert len(wrong) <= 1, f"{model_name}: {wrong}"
+    d_o, q_o = _encode(onnx, docs), _encode(onnx, queries)
+    d_t, q_t = _encode(torch_model, docs), _encode(torch_model, queries)
+    rank_o = np.argsort(-(q_o @ d_o.T), axis=1)
+    rank_t = np.argsort(-(q_t @ d_t.T), axis=1)
+    assert (rank_o[:, 0] == rank_t[:, 0]).all()
+    overlap = np.mean([len(set(rank_o[i, :3]) & set(rank_t[i, :3])) / 3 for i in range(len(queries))])
+    assert overlap >= 0.8, overlap
+
+
+def test_library_ingests_and_searches_with_onnx(docs, write_config, cache_home, monkeypatch):
+    from assistant.config import load_config
+    from assistant.library import Library
+    from assistant.onnx_backend import OnnxSentenceEncoder
+    from assistant.testing import FakeGenerator
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    write_config('[embedding]\nbackend = "onnx"\n')
+    lib = Library(load_config(), generator=FakeGenerator())
+    report = lib.ingest([docs])
+    assert report.files_failed == [] and report.files_ingested == 3
+    assert isinstance(lib.embedder.model, OnnxSentenceEncoder)
+    hits = lib.search("How long does the Zorblax take to charge?", top_k=3, mode="dense")
+    assert hits[0].path.endswith("manual.md")
+    hits = lib.search("when should tulips be planted", top_k=3)
+    assert hits[0].path.endswith("garden.md")
+    answer = lib.ask("When should tulips be planted?")
+    assert "October" in answer.text
