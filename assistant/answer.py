@@ -110,7 +110,7 @@ class PromptBuilder:
         return GenerationRequest(
             prompt=prompt,
             max_tokens=max_tokens,
-            stop=("\nQuestion:", "\n\n", '"""', "\n["),
+            stop=("\n", '"""'),  # one line: a base model goes on to copy the context
             temperature=temperature,
         )
 
@@ -161,6 +161,28 @@ def extractive_answer(question: str, sources: list[Source], max_sentences: int =
     scored.sort(reverse=True)
     picked = [f"{sent} [{n}]" for overlap, _, _, sent, n in scored[:max_sentences] if overlap > 0]
     return " ".join(picked) if picked else NOT_FOUND
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(_CITE.sub(" ", text))}
+
+
+def unsupported_numbers(answer: str, hits: list[Hit]) -> list[str]:
+    """Numbers in the answer that no passage contains: the small model made them up."""
+    have = set().union(*(_numbers(h.text) for h in hits)) if hits else set()
+    return sorted(n for n in _numbers(answer) if n not in have)
+
+
+def uncovered_terms(question: str, hits: list[Hit]) -> list[str]:
+    """Named things of the question (words with digits or capitals, like "H1", "2019", "CFO")
+    that appear in none of the passages: then the passages are about something else."""
+    from .conversation import _named_things
+
+    blob = " ".join(h.text for h in hits).lower()
+    return [w for w in _named_things(question) if w.lower() not in blob]
 
 
 def stream_checked(pieces: Iterator[str]) -> Iterator[str]:

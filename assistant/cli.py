@@ -122,8 +122,9 @@ def cmd_ask(args) -> int:
         )
         return EXIT_OK
     print()
-    if answer.flags:
-        print(f"(checked answer: {answer.text})" if "extractive-fallback" in answer.flags else "", end="")
+    if "extractive-fallback" in answer.flags:
+        reason = next((f for f in answer.flags if f.startswith("unsupported")), "the model gave no answer")
+        print(f"\nChecked answer ({reason}; quoting the passages instead):\n{answer.text}")
     print("\nSources:")
     for s in answer.sources:
         print("  " + _source_line(s))

@@ -39,6 +39,8 @@ __all__ = [
     "mrr_at_k",
     "percentile",
     "doc_ranking",
+    "query_metrics",
+    "mean_metrics",
 ]
 
 EXIT_OK = 0
@@ -46,7 +48,7 @@ EXIT_USAGE = 2
 
 BEIR_PREFIX = "beir://"
 DOC_DEPTH = 100  # documents kept per query (recall@100)
-FOLLOW_UP_RULE = "follow-up questions are asked as: previous question + ' ' + question"
+FOLLOW_UP_RULE = "follow-up questions are asked with the earlier turns as conversation history (see assistant/conversation.py)"
 
 
 # --- metrics -------------------------------------------------------------------
@@ -90,6 +92,24 @@ def percentile(values: Sequence[float], p: float) -> float:
 def doc_ranking(chunk_docs: Iterable[str], depth: int = DOC_DEPTH) -> list[str]:
     """Chunk hits (as document ids, best first) -> documents, each where its best chunk ranks."""
     return list(dict.fromkeys(chunk_docs))[:depth]
+
+
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+
+
+def query_metrics(ranked: Sequence[str], gains: dict[str, float]) -> dict[str, float]:
+    """The BEIR metrics of one query's ranked document ids."""
+    return {
+        "ndcg@10": ndcg_at_k(ranked, gains, 10),
+        "recall@10": recall_at_k(ranked, gains, 10),
+        "recall@100": recall_at_k(ranked, gains, 100),
+        "mrr@10": mrr_at_k(ranked, gains, 10),
+    }
+
+
+def mean_metrics(per_query: dict[str, dict[str, float]]) -> dict[str, float]:
+    n = max(len(per_query), 1)
+    return {k: round(sum(m[k] for m in per_query.values()) / n, 4) for k in METRICS}
 
 
 # --- BEIR data -----------------------------------------------------------------
@@ -162,16 +182,18 @@ def index_beir(library, corpus: dict[str, tuple[str, str]], *, quiet: bool = Fal
             if known.get(path) != digest:
                 todo.append((path, digest, title, text))
         t0, done, embedded = time.perf_counter(), 0, 0
-        pending: list = []
+        pending: list[_Pending] = []
+        pending_chunks = 0
         for path, digest, title, text in todo:
             doc = Document(sections=[Section(text=text or title)], title=title or None)
             chunks = ingestor.chunker.chunks(path, digest, doc)
             row = FileRow(path, digest, len(f"{title}{text}".encode()), 0, len(chunks), "beir", title or None, time.time())
             pending.append(_Pending(row, chunks, "beir"))
+            pending_chunks += len(chunks)
             done += 1
-            if sum(len(p.chunks) for p in pending) >= ingestor.group_chunks or done == len(todo):
-                embedded += ingestor._write(pending)[2]
-                pending = []
+            if pending_chunks >= ingestor.group_chunks or done == len(todo):
+                embedded += ingestor._write(pending)[2]  # the same embed + Store.replace_files path as ingest
+                pending, pending_chunks = [], 0
                 if not quiet:
                     rate = done / (time.perf_counter() - t0)
                     _log(f"indexing: {done}/{len(todo)} documents, {embedded} chunks embedded, ETA {(len(todo) - done) / rate:.0f} s")
@@ -195,15 +217,8 @@ def evaluate_beir(library, data: BeirData, *, mode: str | None = None, limit: in
         latencies.append((time.perf_counter() - t0) * 1000)
         paths = {cid: row.path for cid, row in library.store.chunks_by_id([c for c, _ in fused]).items()}
         ranked = doc_ranking(paths[c].removeprefix(BEIR_PREFIX) for c, _ in fused if c in paths)
-        gains = data.qrels[qid]
-        per_query[qid] = {
-            "ndcg@10": ndcg_at_k(ranked, gains, 10),
-            "recall@10": recall_at_k(ranked, gains, 10),
-            "recall@100": recall_at_k(ranked, gains, 100),
-            "mrr@10": mrr_at_k(ranked, gains, 10),
-        }
-    n = max(len(qids), 1)
-    out: dict = {k: round(sum(m[k] for m in per_query.values()) / n, 4) for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")}
+        per_query[qid] = query_metrics(ranked, data.qrels[qid])
+    out: dict = mean_metrics(per_query)
     out.update(
         latency_p50_ms=round(percentile(latencies, 50), 2),
         latency_p95_ms=round(percentile(latencies, 95), 2),
@@ -211,7 +226,7 @@ def evaluate_beir(library, data: BeirData, *, mode: str | None = None, limit: in
         mode=mode,
         documents=counts["files"],
         chunks=counts["chunks"],
-        retrieval={k: v for k, v in dataclasses.asdict(library.config.retrieval).items()},
+        retrieval=dataclasses.asdict(library.config.retrieval),
     )
     out["per_query"] = per_query
     return out
@@ -237,14 +252,18 @@ def evaluate_qa(library, items: list[dict]) -> dict:
     from .answer import NOT_FOUND
 
     by_id = {it["id"]: it for it in items}
+    answers: dict[str, object] = {}
     results = []
     first_tokens, totals = [], []
     answerable_ok, answerable_n, refusal_ok, refusal_n = 0, 0, 0, 0
     for it in items:
-        question = it["question"]
-        if it.get("follows") in by_id:
-            question = by_id[it["follows"]]["question"] + " " + question
-        ans = library.ask(question)
+        history = []
+        prev = it.get("follows")
+        while prev in by_id and prev in answers:  # the conversation this question continues, oldest first
+            history.insert(0, answers[prev])
+            prev = by_id[prev].get("follows")
+        ans = library.ask(it["question"], history=history)
+        answers[it["id"]] = ans
         first_tokens.append(ans.timings.get("first_token_s", 0.0))
         totals.append(ans.timings.get("total_s", 0.0))
         refused = ans.text.strip() == NOT_FOUND or not ans.grounded

@@ -16,6 +16,8 @@ from .answer import (
     extractive_answer,
     pack_passages,
     stream_checked,
+    uncovered_terms,
+    unsupported_numbers,
 )
 from .config import Config, load_config
 from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_lock
@@ -156,14 +158,16 @@ class Library:
         t0 = time.perf_counter()
         hits, best_dense = self.retriever.search(query, top_k=top_k, mode=mode, filters=filters)
         t_retrieve = time.perf_counter() - t0
-        if not hits or best_dense < cfg.retrieval.min_dense_similarity:
+        missing = uncovered_terms(query, hits)
+        if not hits or best_dense < cfg.retrieval.min_dense_similarity or missing:
             sources = [Source(i, h) for i, h in enumerate(hits, 1)]
             yield Retrieved(query, sources)
             yield NOT_FOUND
             total = time.perf_counter() - t0
             yield Answer(question, NOT_FOUND, sources,
                          {"retrieve_s": t_retrieve, "first_token_s": total, "total_s": total},
-                         info.name, embed_name, query=used, grounded=False)
+                         info.name, embed_name, query=used, grounded=False,
+                         flags=[f"not-in-passages: {', '.join(missing)}"] if missing else [])
             return
         builder = PromptBuilder(info, cfg.generation.prompt_style)
         count = getattr(gen, "count_tokens", None) or (lambda s: len(s) // 3 + 1)
@@ -188,8 +192,11 @@ class Library:
         total = time.perf_counter() - t0
         sources = [Source(i, h) for i, h in enumerate(packed, 1)]
         text, cited, flags = check_citations("".join(pieces), len(sources))
-        if not text:
-            text = extractive_answer(question, sources)
+        made_up = unsupported_numbers(text, packed) if text else []
+        if not text or made_up:
+            if made_up:
+                flags.append(f"unsupported-numbers: {', '.join(made_up)}")
+            text = extractive_answer(query, sources)
             flags.append("extractive-fallback")
             _, cited, _ = check_citations(text, len(sources))
         elif not cited:

@@ -243,6 +243,8 @@ class OnnxSentenceEncoder:
     def get_sentence_embedding_dimension(self) -> int:
         return self._dim
 
+    get_embedding_dimension = get_sentence_embedding_dimension  # the sentence-transformers >= 6 name
+
     def encode(
         self,
         sentences: str | Sequence[str],

@@ -120,8 +120,8 @@ def test_qa_scoring_with_a_stub_library():
     asked = []
 
     class StubLibrary:
-        def ask(self, question):
-            asked.append(question)
+        def ask(self, question, history=()):
+            asked.append((question, [a.question for a in history]))
             text, sources, grounded = replies[question]
             return Answer(question, text, sources, {"first_token_s": 0.5, "total_s": 1.0}, "m", "e", grounded=grounded)
 
@@ -133,7 +133,7 @@ def test_qa_scoring_with_a_stub_library():
         {"id": "d", "question": "When is 3.5 out?", "must_contain": [], "source_files": []},
     ]
     res = evaluate_qa(StubLibrary(), items)
-    assert asked[1] == "What is the price? And the colour?"  # a follow-up carries the previous question
+    assert asked[1] == ("And the colour?", ["What is the price?"])  # a follow-up is asked in its conversation
     assert [(r["id"], r["correct"], r["cited_ok"]) for r in res["results"]] == [
         ("a", True, True), ("b", False, False), ("c", True, None), ("d", False, None)]
     assert res["answer_accuracy"] == 0.5
@@ -142,3 +142,18 @@ def test_qa_scoring_with_a_stub_library():
     assert res["questions"] == 4 and res["total_p50_s"] == 1.0
     assert set(res) == {"answer_accuracy", "citation_accuracy", "refusal_accuracy", "first_token_p50_s",
                         "total_p50_s", "questions", "results"}
+
+
+def test_weighted_fusion_scales_by_best_and_fills_missing_with_the_cut():
+    from assistant.retrieve import weighted
+
+    dense = [("a", 0.8), ("b", 0.6), ("c", 0.4)]
+    keyword = [("c", 12.0)]  # a lone keyword match keeps its full weight
+    fused = dict(weighted([dense, keyword], [0.6, 0.4], [False, True]))
+    assert fused["a"] == pytest.approx(0.6 * 1.0)  # keyword complete: missing there scores 0
+    assert fused["b"] == pytest.approx(0.6 * 0.75)
+    assert fused["c"] == pytest.approx(0.6 * 0.5 + 0.4 * 1.0)
+    # a list cut at the candidate count: a chunk missing from it ranked below its last entry
+    fused = dict(weighted([dense, [("c", 12.0), ("b", 6.0)]], [0.6, 0.4], [False, False]))
+    assert fused["a"] == pytest.approx(0.6 * 1.0 + 0.4 * 0.5)
+    assert [cid for cid, _ in weighted([[], keyword], [0.6, 0.4])] == ["c"]

@@ -1,0 +1,324 @@
+"""Retrieval latency at 10k and 100k chunks: Retriever.search against raw Chroma query + query embedding.
+
+    .venv/bin/python bench/query.py [--sizes 10000,100000] [--queries 200] [--keep DIR]
+
+Builds a store in a fresh data folder (or reuses ``--keep DIR``) by writing
+synthetic chunks straight through ``Store.replace_files`` (no readers, no
+chunker): each chunk is 4-9 sentences drawn at random from the SciFact
+abstracts in ../shared/data/scifact (generated sentences when that is missing),
+so term statistics look like real prose. The first 10,000 chunks get vectors
+from the real embedder (the ONNX int8 backend when it is there, for speed;
+``--bulk-backend torch`` for the torch one); chunks past 10,000 REUSE those
+vectors with Gaussian noise (cos ~0.9 to their source), so their vectors do not
+describe their texts. The output says so.
+
+At each size, every query (SciFact claims, else generated questions) runs
+through, interleaved and in alternating order:
+
+  assistant : Retriever.search(q) as the assistant calls it (query embedding,
+              dense via llama-index's ChromaVectorStore, FTS5 BM25 keyword
+              search, RRF fusion, chunk rows from SQLite), default [retrieval]
+  raw       : SentenceTransformer.encode(q) + collection.query(n_results=candidates)
+
+plus the parts of the assistant path on their own, and two alternative keyword
+queries (not used by the assistant) to size a fix. Prints p50/p95 in ms, the
+ratio assistant/raw, and the peak RSS of the process after the largest build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
+REAL_VECTORS = 10_000
+CHUNKS_PER_FILE = 10
+
+
+def _sentences(seed: int) -> tuple[list[str], str]:
+    corpus = SCIFACT / "corpus.jsonl.gz"
+    if corpus.is_file():
+        out = []
+        with gzip.open(corpus, "rt", encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                out.extend(s for s in re.split(r"(?<=[.!?])\s+", d.get("text", "")) if len(s) > 20)
+        return out, "sentences of SciFact abstracts"
+    sys.path.insert(0, str(ROOT / "bench"))
+    from ingest import _para
+
+    rng = random.Random(seed)
+    return [_para(rng, 1) for _ in range(50_000)], "generated sentences"
+
+
+def _queries(n: int, seed: int) -> tuple[list[str], str]:
+    qfile = SCIFACT / "queries.jsonl"
+    if qfile.is_file():
+        qs = [json.loads(line)["text"] for line in qfile.open(encoding="utf-8")]
+        random.Random(seed).shuffle(qs)
+        return qs[:n], "SciFact claims"
+    sys.path.insert(0, str(ROOT / "bench"))
+    from ingest import WORDS
+
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(4, 10))) + "?" for _ in range(n)], "generated questions"
+
+
+def _pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def _du_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def build(lib, target: int, sentences: list[str], args, state: dict) -> None:
+    """Grow the store to ``target`` chunks."""
+    import numpy as np
+
+    from assistant.chunking import chunk_id, text_hash
+    from assistant.store import ChunkRow, FileRow
+
+    store = lib.store
+    have = store.counts()["chunks"]
+    if have >= target:
+        return
+    rng = random.Random(args.seed + have)
+    nrng = np.random.default_rng(args.seed + have)
+    t0 = time.perf_counter()
+    t_embed = 0.0
+    f = have // CHUNKS_PER_FILE
+    while have < target:
+        group_files, group_chunks, texts = [], [], []
+        while len(group_chunks) < 2000 and have + len(group_chunks) < target:
+            path = f"/bench/synthetic/doc{f:07}.txt"
+            content_hash = f"{f:032x}"
+            n = min(CHUNKS_PER_FILE, target - have - len(group_chunks))
+            for o in range(n):
+                text = " ".join(rng.sample(sentences, rng.randint(4, 9)))
+                texts.append(text)
+                group_chunks.append(
+                    ChunkRow(chunk_id(path, content_hash, o), path, o, text, text, text_hash(text), None, o * 5 + 1, o * 5 + 5, None)
+                )
+            group_files.append(FileRow(path, content_hash, 1000, 0, n, "text", None, time.time()))
+            f += 1
+        start = have
+        real = max(0, min(REAL_VECTORS - start, len(texts)))
+        parts = []
+        if real:
+            t = time.perf_counter()
+            parts.append(state["bulk"].encode(texts[:real], batch_size=32, normalize_embeddings=True))
+            t_embed += time.perf_counter() - t
+            state.setdefault("real", []).append(parts[-1])
+        if real < len(texts):
+            pool = state.get("pool")
+            if pool is None:
+                pool = state["pool"] = (
+                    np.concatenate(state["real"]) if state.get("real") else _load_pool(store, REAL_VECTORS)
+                )
+            src = pool[nrng.integers(0, len(pool), len(texts) - real)]
+            noisy = src + nrng.standard_normal(src.shape).astype(np.float32) * (0.5 / np.sqrt(src.shape[1]))
+            parts.append(noisy / np.linalg.norm(noisy, axis=1, keepdims=True))
+        vecs = np.concatenate(parts).astype(np.float32)
+        store.replace_files(group_files, group_chunks, vecs, {r.path: "txt" for r in group_files})
+        have += len(group_chunks)
+        if not args.quiet:
+            print(f"  built {have}/{target} chunks ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    dt = time.perf_counter() - t0
+    state.setdefault("builds", []).append((target, dt, t_embed))
+
+
+def _load_pool(store, n):
+    import numpy as np
+
+    got = store.collection.get(limit=n, include=["embeddings"])
+    return np.asarray(got["embeddings"], dtype=np.float32)
+
+
+def measure(lib, st_model, queries: list[str], candidates: int) -> dict[str, list[float]]:
+    """ms per query for each path, interleaved, alternating which goes first."""
+    store, retriever = lib.store, lib.retriever
+    col = store.collection
+    times: dict[str, list[float]] = {k: [] for k in (
+        "assistant", "raw", "embed_query", "dense_search", "raw_chroma_query", "keyword_search",
+        "keyword_subquery", "keyword_and_first", "hits")}
+
+    def assistant(q):
+        retriever.search(q)
+
+    def raw(q):
+        v = st_model.encode(q, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        col.query(query_embeddings=[v.tolist()], n_results=candidates)
+
+    for q in queries[:5]:  # warm-up: models, caches, HNSW index load
+        assistant(q)
+        raw(q)
+    for i, q in enumerate(queries):
+        order = (("assistant", assistant), ("raw", raw)) if i % 2 == 0 else (("raw", raw), ("assistant", assistant))
+        for name, fn in order:
+            t = time.perf_counter()
+            fn(q)
+            times[name].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        v = lib.embedder.embed_query(q)
+        times["embed_query"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        dense = store.dense_search(v, candidates)
+        times["dense_search"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        col.query(query_embeddings=[v.tolist()], n_results=candidates)
+        times["raw_chroma_query"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        kw = store.keyword_search(q, candidates)
+        times["keyword_search"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        _keyword_subquery(store, q, candidates)
+        times["keyword_subquery"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        _keyword_and_first(store, q, candidates)
+        times["keyword_and_first"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        store.hits((dense + kw)[:20])
+        times["hits"].append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def _match(q: str, joiner: str) -> str | None:
+    from assistant.store import analyze
+
+    terms = list(dict.fromkeys(analyze(q)))
+    return joiner.join(f'"{t}"' for t in terms) if terms else None
+
+
+def _keyword_subquery(store, q: str, k: int):
+    """Alternative 1: rank inside FTS5 first (LIMIT), join the chunk ids after."""
+    m = _match(q, " OR ")
+    if not m:
+        return []
+    return store.db.execute(
+        "SELECT c.id, -f.r FROM (SELECT rowid, rank AS r FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) f"
+        " JOIN chunks c ON c.rowid = f.rowid ORDER BY f.r",
+        (m, k),
+    ).fetchall()
+
+
+def _keyword_and_first(store, q: str, k: int):
+    """Alternative 2 (changes results): the rarest half of the terms only (df from FTS5), OR-ed."""
+    from assistant.store import analyze
+
+    terms = list(dict.fromkeys(analyze(q)))
+    if not terms:
+        return []
+    df = []
+    for t in terms:
+        n = store.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{t}"',)).fetchone()[0]
+        df.append((n, t))
+    keep = [t for _, t in sorted(df)[: max(2, (len(terms) + 1) // 2)]]
+    m = " OR ".join(f'"{t}"' for t in keep)
+    return store.db.execute(
+        "SELECT c.id, -f.r FROM (SELECT rowid, rank AS r FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) f"
+        " JOIN chunks c ON c.rowid = f.rowid ORDER BY f.r",
+        (m, k),
+    ).fetchall()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--keep", type=Path, default=None, help="data folder to build in / reuse")
+    ap.add_argument("--bulk-backend", choices=("onnx", "torch"), default="onnx",
+                    help="embedder for the first 10,000 chunk vectors (default: onnx, faster)")
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(ROOT))
+    data = args.keep or Path(tempfile.mkdtemp(prefix="bench-query-")) / "data"
+    os.environ["ASSISTANT_DATA_DIR"] = str(data)
+
+    from assistant.config import Config
+    from assistant.library import Library
+
+    cfg = Config()  # defaults: hybrid, rrf, candidates 100, top_k 5, torch embedder
+    lib = Library(cfg)
+    lib.store.check_embed_model(lib.embedder.name)
+    st_model = lib.embedder.model  # the SentenceTransformer the assistant uses: same object for both paths
+    lib.embedder.embed_query("warm-up")
+    state: dict = {}
+    if args.bulk_backend == "onnx":
+        try:
+            from assistant.onnx_backend import OnnxSentenceEncoder
+
+            state["bulk"] = OnnxSentenceEncoder(lib.embedder.path, cfg.embedding.max_seq_length)
+        except ImportError as e:
+            print(f"onnx backend unavailable ({e}); bulk vectors from torch", file=sys.stderr)
+            args.bulk_backend = "torch"
+    if args.bulk_backend == "torch":
+        state["bulk"] = st_model
+    sentences, sent_src = _sentences(args.seed)
+    queries, q_src = _queries(args.queries, args.seed)
+    rss_start = _rss_mb()
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"data folder: {data}")
+    print(f"chunks: 4-9 random {sent_src} each; vectors: first {REAL_VECTORS:,} from the real embedder "
+          f"({args.bulk_backend}), the rest = those vectors + Gaussian noise (NOT the vectors of their texts)")
+    print(f"queries: {len(queries)} {q_src}; retrieval: mode={cfg.retrieval.mode} fusion={cfg.retrieval.fusion} "
+          f"candidates={cfg.retrieval.candidates} top_k={cfg.retrieval.top_k}; query embedder: torch (both paths)")
+    print(f"peak RSS after loading the models: {rss_start:.0f} MB")
+    rows = []
+    for size in sizes:
+        build(lib, size, sentences, args, state)
+        rss = _rss_mb()
+        t = measure(lib, st_model, queries, cfg.retrieval.candidates)
+        rows.append((size, t, rss))
+        a, r = t["assistant"], t["raw"]
+        print(f"\n== {lib.store.counts()['chunks']:,} chunks ({lib.store.collection.count():,} vectors) ==")
+        print(f"{'path (ms per query)':<44}{'p50':>9}{'p95':>9}")
+        for name, label in (
+            ("assistant", "assistant: Retriever.search (hybrid)"),
+            ("raw", "raw: ST.encode + collection.query"),
+            ("embed_query", "  part: embed_query"),
+            ("dense_search", "  part: Store.dense_search (llama-index)"),
+            ("raw_chroma_query", "  part: collection.query alone"),
+            ("keyword_search", "  part: Store.keyword_search (FTS5 OR)"),
+            ("hits", "  part: Store.hits (20 rows)"),
+            ("keyword_subquery", "  alt keyword: LIMIT inside FTS5, join after"),
+            ("keyword_and_first", "  alt keyword: rarest half of terms only"),
+        ):
+            v = t[name]
+            print(f"{label:<44}{_pct(v, 50):>9.1f}{_pct(v, 95):>9.1f}")
+        print(f"{'ratio assistant / raw':<44}{_pct(a, 50) / _pct(r, 50):>9.2f}{_pct(a, 95) / _pct(r, 95):>9.2f}")
+        kw_share = statistics.median(t["keyword_search"]) / statistics.median(a)
+        print(f"keyword search = {kw_share:.0%} of the assistant's p50; peak RSS so far {rss:.0f} MB; "
+              f"data folder {_du_mb(data):.0f} MB (chroma {_du_mb(data / 'chroma'):.0f} MB)")
+    for target, dt, t_embed in state.get("builds", []):
+        print(f"build to {target:,}: {dt:.0f} s ({t_embed:.0f} s of it embedding)")
+    print(f"peak RSS of the process after ingesting {sizes[-1]:,} chunks: {rows[-1][2]:.0f} MB "
+          f"(models loaded: {rss_start:.0f} MB)")
+    if args.keep is None:
+        print(f"(data left in {data}; delete it or pass --keep to reuse)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
