@@ -113,7 +113,7 @@ def test_qa_scoring_with_a_stub_library():
 
     replies = {
         "What is the price?": ("It costs 1,249 EUR [1].", [Source(1, hit("/x/corpora/manual.md"), True)], True),
-        "What is the price? And the colour?": ("Green [1].", [Source(1, hit("/x/corpora/other.md"), True)], True),
+        "And the colour?": ("Green [1].", [Source(1, hit("/x/corpora/other.md"), True)], True),
         "Who is the CFO?": (NOT_FOUND, [Source(1, hit("/x/corpora/manual.md"))], False),
         "When is 3.5 out?": ("Soon [1].", [Source(1, hit("/x/corpora/manual.md"), True)], True),
     }
