@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import sys
 from pathlib import Path
@@ -16,10 +17,21 @@ EXIT_PARTIAL = 3  # done, but some files failed
 __all__ = ["main"]
 
 
-def _library():
+_COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+
+
+def _library(args=None):
+    """The Library for this command; ``--collection`` picks a named collection of the library."""
+    from .config import ConfigError, load_config
     from .library import Library
 
-    return Library()
+    config = load_config()
+    name = getattr(args, "collection", None)
+    if name:
+        if not _COLLECTION.match(name):
+            raise ConfigError(f"--collection {name!r}: use 3-63 letters, digits, '.', '_' or '-'")
+        config.library.collection = name
+    return Library(config)
 
 
 def _print_json(obj) -> None:
@@ -52,7 +64,7 @@ class _Progress:
 
 
 def cmd_ingest(args) -> int:
-    lib = _library()
+    lib = _library(args)
     progress = _Progress(not args.json)
     if args.watch:
         from .watch import watch
@@ -94,7 +106,7 @@ def _source_line(s) -> str:
 def cmd_ask(args) -> int:
     from .types import Answer, Retrieved
 
-    lib = _library()
+    lib = _library(args)
     question = " ".join(args.question)
     answer = None
     for item in lib.ask_stream(question, filters=_filters(args), top_k=args.top_k):
@@ -132,7 +144,7 @@ def cmd_ask(args) -> int:
 
 
 def cmd_search(args) -> int:
-    lib = _library()
+    lib = _library(args)
     hits = lib.search(" ".join(args.query), top_k=args.top_k, mode=args.mode, filters=_filters(args))
     if args.json:
         from .types import Source
@@ -148,7 +160,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_status(args) -> int:
-    st = _library().status()
+    st = _library(args).status()
     if args.json:
         _print_json(st)
         return EXIT_OK
@@ -168,7 +180,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    lib = _library()
+    lib = _library(args)
     files, chunks = lib.remove(Path(args.path))
     print(f"removed {files} files ({chunks} chunks)")
     return EXIT_OK
@@ -200,6 +212,7 @@ def cmd_plugins(args) -> int:
 
 def build_parser(registry=None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistant", description="A private, offline assistant for your documents.")
+    parser.add_argument("--collection", default=None, help="a named collection of the library (default: [library] collection)")
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("ingest", help="index folders or files (default: the folders in the config)")
@@ -248,7 +261,7 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
                 cmd = registry.load("commands", name)
                 cp = sub.add_parser(name, help=getattr(cmd, "help", None))
                 cmd.configure(cp)
-                cp.set_defaults(func=lambda a, c=cmd: c.run(a, _library()))
+                cp.set_defaults(func=lambda a, c=cmd: c.run(a, _library(a)))
             except Exception:
                 continue  # recorded and reported once by the registry
     return parser
@@ -257,7 +270,7 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
 def _cmd_eval(args) -> int:
     from .evaluate import cmd_eval
 
-    return cmd_eval(args, _library())
+    return cmd_eval(args, _library(args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -359,3 +359,26 @@ def test_a_failing_generator_is_a_clear_error(fake_library, docs):
     lib.ingest([docs])
     with pytest.raises(LibraryError, match="the generator 'llamacpp' failed: server at http://127.0.0.1:9/v1 is not reachable"):
         lib.ask("How long does the Zorblax K3 take to charge?")
+
+
+def test_named_collections_are_separate(fake_library, docs, tmp_path):
+    from assistant.config import load_config
+    from assistant.library import Library
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "zeppelin.txt").write_text("The zeppelin hangar is 240 metres long.\n")
+    fake_library().ingest([docs])
+    cfg = load_config()
+    cfg.library.collection = "work"
+    work = Library(cfg, embedder=FakeEmbedder(), generator=FakeGenerator())
+    work.ingest([other])
+    assert work.status()["files"] == 1 and fake_library().status()["files"] == 3
+    assert {h.path for h in work.search("zeppelin hangar firmware team", top_k=10)} == {str(other / "zeppelin.txt")}
+    assert not any("zeppelin" in h.path for h in fake_library().search("zeppelin hangar", top_k=10))
+
+
+def test_collection_flag_is_validated():
+    from assistant.cli import main
+
+    assert main(["--collection", "no way!", "status"]) == 1
