@@ -42,8 +42,9 @@ def standalone_query(question: str, history: list[Answer] | None) -> str:
     if not history:
         return question
     words = [w.lower() for w in _WORD.findall(question)]
+    named_here = _named_things(question)
     elliptical = bool(_FOLLOW_UP_START.match(question)) or (
-        bool(set(words) & _PRONOUNS) and not _named_things(question)
+        not named_here and (bool(set(words) & _PRONOUNS) or len(words) <= 4)  # "In which year?"
     )
     if not elliptical:
         return question
