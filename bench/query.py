@@ -159,7 +159,9 @@ def measure(lib, st_model, queries: list[str], candidates: int) -> dict[str, lis
     col = store.collection
     times: dict[str, list[float]] = {k: [] for k in (
         "assistant", "raw", "embed_query", "dense_search", "raw_chroma_query", "keyword_search",
-        "keyword_subquery", "keyword_and_first", "hits")}
+        "keyword_subquery", "keyword_and_first", "hits", "chroma_ids_only", "embed_query_onnx", "keyword_bm25s")}
+    onnx = _onnx_encoder(lib)
+    bm25 = _bm25s_index(store)
 
     def assistant(q):
         retriever.search(q)
@@ -198,7 +200,55 @@ def measure(lib, st_model, queries: list[str], candidates: int) -> dict[str, lis
         t = time.perf_counter()
         store.hits((dense + kw)[:20])
         times["hits"].append((time.perf_counter() - t) * 1000)
-    return times
+        t = time.perf_counter()
+        col.query(query_embeddings=[v.tolist()], n_results=candidates, include=["distances"])
+        times["chroma_ids_only"].append((time.perf_counter() - t) * 1000)
+        if onnx is not None:
+            t = time.perf_counter()
+            onnx.encode([q], normalize_embeddings=True)
+            times["embed_query_onnx"].append((time.perf_counter() - t) * 1000)
+        if bm25 is not None:
+            t = time.perf_counter()
+            _bm25s_search(bm25, q, candidates)
+            times["keyword_bm25s"].append((time.perf_counter() - t) * 1000)
+    return {k: v for k, v in times.items() if v}
+
+
+def _onnx_encoder(lib):
+    try:
+        from assistant.onnx_backend import OnnxSentenceEncoder
+
+        return OnnxSentenceEncoder(lib.embedder.path, lib.config.embedding.max_seq_length)
+    except ImportError:
+        return None
+
+
+def _bm25s_index(store):
+    """Alternative 3: an in-memory bm25s index over the same analysed tokens (what FTS5 holds)."""
+    try:
+        import bm25s
+    except ImportError:
+        return None
+    t = time.perf_counter()
+    rowids, corpus = [], []
+    for rowid, tokens in store.db.execute("SELECT rowid, tokens FROM chunks_fts"):
+        rowids.append(rowid)
+        corpus.append(tokens.split())
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    print(f"(bm25s in-memory index of {len(corpus):,} chunks built in {time.perf_counter() - t:.1f} s)")
+    return retriever, rowids
+
+
+def _bm25s_search(index, q: str, k: int):
+    from assistant.store import analyze
+
+    retriever, rowids = index
+    terms = [t for t in dict.fromkeys(analyze(q)) if t in retriever.vocab_dict]
+    if not terms:
+        return []
+    docs, scores = retriever.retrieve([terms], k=min(k, len(rowids)), show_progress=False, n_threads=1)
+    return [(rowids[d], float(s)) for d, s in zip(docs[0], scores[0])]
 
 
 def _match(q: str, joiner: str) -> str | None:
@@ -291,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         rss = _rss_mb()
         t = measure(lib, st_model, queries, cfg.retrieval.candidates)
         rows.append((size, t, rss))
+        rss_q = _rss_mb()
         a, r = t["assistant"], t["raw"]
         print(f"\n== {lib.store.counts()['chunks']:,} chunks ({lib.store.collection.count():,} vectors) ==")
         print(f"{'path (ms per query)':<44}{'p50':>9}{'p95':>9}")
@@ -304,12 +355,17 @@ def main(argv: list[str] | None = None) -> int:
             ("hits", "  part: Store.hits (20 rows)"),
             ("keyword_subquery", "  alt keyword: LIMIT inside FTS5, join after"),
             ("keyword_and_first", "  alt keyword: rarest half of terms only"),
+            ("keyword_bm25s", "  alt keyword: bm25s in memory, same tokens"),
+            ("chroma_ids_only", "  alt dense: collection.query ids+distances"),
+            ("embed_query_onnx", "  alt embed: onnx int8 query embedding"),
         ):
+            if name not in t:
+                continue
             v = t[name]
             print(f"{label:<44}{_pct(v, 50):>9.1f}{_pct(v, 95):>9.1f}")
         print(f"{'ratio assistant / raw':<44}{_pct(a, 50) / _pct(r, 50):>9.2f}{_pct(a, 95) / _pct(r, 95):>9.2f}")
         kw_share = statistics.median(t["keyword_search"]) / statistics.median(a)
-        print(f"keyword search = {kw_share:.0%} of the assistant's p50; peak RSS so far {rss:.0f} MB; "
+        print(f"keyword search = {kw_share:.0%} of the assistant's p50; peak RSS {rss:.0f} MB after building, {rss_q:.0f} MB after the queries; "
               f"data folder {_du_mb(data):.0f} MB (chroma {_du_mb(data / 'chroma'):.0f} MB)")
     for target, dt, t_embed in state.get("builds", []):
         print(f"build to {target:,}: {dt:.0f} s ({t_embed:.0f} s of it embedding)")
