@@ -68,7 +68,9 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        m = self.model
+        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(get())
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:

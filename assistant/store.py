@@ -150,10 +150,13 @@ class Store:
     @property
     def collection(self):
         if self._collection is None:
-            client = _chroma_client(self.cfg, self.dir / "chroma")
-            self._collection = client.get_or_create_collection(
-                self.collection_name, metadata={"hnsw:space": "cosine"}
-            )
+            try:
+                client = _chroma_client(self.cfg, self.dir / "chroma")
+                self._collection = client.get_or_create_collection(
+                    self.collection_name, metadata={"hnsw:space": "cosine"}
+                )
+            except Exception as e:  # a server that is down, a token refused, a damaged folder
+                raise StoreError(f"cannot open the vector store at {self.chroma_path}: {e}") from e
             self._recover()
         return self._collection
 

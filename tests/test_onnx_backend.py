@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+# onnxruntime's telemetry is off only if this is set before its first import (see assistant/onnx_backend.py)
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
