@@ -523,7 +523,7 @@ class LibraryScreen(Screen):
         keep = table.cursor_row
         table.clear()
         for r in rows:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.ingested_at))
+            when = _when(r.ingested_at)
             table.add_row(display_path(r.path), str(r.n_chunks), r.reader, when, key=r.path)
         if rows:
             table.move_cursor(row=min(max(keep, 0), len(rows) - 1))
