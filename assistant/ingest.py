@@ -168,17 +168,11 @@ class Ingestor:
                     seen.add(p)
                     yield p
 
-    def scan(self, roots: Iterable[Path]) -> tuple[list[tuple[Path, Path]], list[dict[str, str]]]:
-        """(file, root) pairs to consider, and files skipped by the size limit."""
-        files: list[tuple[Path, Path]] = []
-        too_big: list[dict[str, str]] = []
-        for root in roots:
-            for p in self._candidates(root):
-                if self.exclusions.excluded(p, root):
-                    continue
-                files.append((p, root))
-        files.sort()
-        return files, too_big
+    def scan(self, roots: Iterable[Path]) -> list[tuple[Path, Path]]:
+        """(file, root) pairs to consider, exclusions applied, sorted."""
+        return sorted(
+            (p, root) for root in roots for p in self._candidates(root) if not self.exclusions.excluded(p, root)
+        )
 
     # --- the sync ------------------------------------------------------------
 
@@ -188,7 +182,7 @@ class Ingestor:
         readers = self.registry.readers_by_suffix()
         self.store.collection  # settles any interrupted write before we start
         self.store.check_embed_model(self.embedder.name)
-        candidates, _ = self.scan(roots)
+        candidates = self.scan(roots)
         if not candidates and not any(self.store.files_under(str(r)) for r in roots):
             raise NothingToIngest(f"no files to ingest in {', '.join(map(str, roots))}")
         report.files_seen = len(candidates)

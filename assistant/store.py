@@ -331,19 +331,15 @@ class Store:
         return FileRow(*row) if row else None
 
     def files_under(self, root: str) -> list[str]:
-        if Path(root).is_file() or root in self._all_paths_set(root):
-            return [root]
+        """Indexed files that are ``root`` itself or lie below it."""
         prefix = root.rstrip(os.sep) + os.sep
         return [
             r[0]
             for r in self.db.execute(
-                "SELECT path FROM files WHERE substr(path, 1, ?) = ?", (len(prefix), prefix)
+                "SELECT path FROM files WHERE path = ? OR substr(path, 1, ?) = ? ORDER BY path",
+                (root, len(prefix), prefix),
             )
         ]
-
-    def _all_paths_set(self, path: str) -> set[str]:
-        row = self.db.execute("SELECT path FROM files WHERE path = ?", (path,)).fetchone()
-        return {row[0]} if row else set()
 
     def counts(self) -> dict[str, int]:
         files = self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]

@@ -219,6 +219,10 @@ def test_remove_takes_a_folder_out(fake_library, docs):
     assert lib.status()["files"] == 2
     with pytest.raises(LibraryError, match="nothing indexed under"):
         lib.remove(docs / "sub")
+    (docs / "never-ingested.txt").write_text("new")
+    with pytest.raises(LibraryError, match="nothing indexed under"):
+        lib.remove(docs / "never-ingested.txt")
+    assert lib.remove(docs / "notes.txt")[0] == 1
 
 
 def test_data_folder_is_private(fake_library, docs):
