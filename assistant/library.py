@@ -41,6 +41,7 @@ class Library:
         self._embedder = embedder
         self._generator = generator
         self._load_lock = threading.RLock()  # the TUI asks and ingests from worker threads
+        self._query_warm = False
 
     # --- parts, built on first use ---------------------------------------------
 
@@ -152,7 +153,9 @@ class Library:
         gen = self.generator
         info = gen.info()  # loads the model: not part of the question's time
         embed_name = self.embedder.name
-        self.embedder.embed_query("warm-up")
+        if not self._query_warm:  # the first encode pays one-off set-up costs: not the question's time
+            self.embedder.embed_query("warm-up")
+            self._query_warm = True
         query = standalone_query(question, history)
         used = query if query != question else None
         t0 = time.perf_counter()
