@@ -40,7 +40,11 @@ class Embedder:
     def tokenizer(self):
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(self.path))
+        tok = AutoTokenizer.from_pretrained(str(self.path))
+        # this one counts and splits whole sections (the model's own tokenizer truncates): no
+        # "Token indices sequence length is longer than..." warning for every long file
+        tok.model_max_length = 1 << 30
+        return tok
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
@@ -81,4 +85,17 @@ class Embedder:
         return np.asarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
+        """One query's vector, on ``query_threads`` torch threads (the batch setting is put back after)."""
+        self.model  # loading it applies `threads`
+        threads = self.cfg.query_threads
+        if self.cfg.backend == "torch" and threads:
+            import torch
+
+            before = torch.get_num_threads()
+            if before != threads:
+                torch.set_num_threads(threads)
+                try:
+                    return self.embed([text])[0]
+                finally:
+                    torch.set_num_threads(before)
         return self.embed([text])[0]

@@ -1,4 +1,4 @@
-"""Query -> hits: dense (Chroma), keyword (FTS5 BM25), and their fusion."""
+"""Query -> hits: dense (Chroma), keyword (in-memory BM25, see keyword_index.py), and their fusion."""
 
 from __future__ import annotations
 

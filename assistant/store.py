@@ -2,8 +2,11 @@
 
 SQLite (``state.sqlite`` in the data folder, WAL mode) is the source of truth:
 which files are indexed at which content hash, their chunks with locations, and
-the keyword index (FTS5 over stemmed, stop-worded tokens, BM25 ranking). Chroma
-holds one vector per chunk id, written through llama-index's ChromaVectorStore.
+each chunk's analysed tokens (stemmed, stop-worded: ``chunk_tokens``), from which
+``keyword_index.py`` builds the in-memory BM25 index it searches; a counter in
+``meta`` bumped with every chunk write tells it when to rebuild. Chroma holds one
+vector per chunk id, written through llama-index's ChromaVectorStore and queried
+directly.
 
 The two cannot share a transaction, so Chroma writes go through an intent log:
 every chunk id about to be written to or deleted from Chroma is first recorded
@@ -17,7 +20,6 @@ next ingest, no gaps.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -27,39 +29,17 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .config import Config
+from .keyword_index import BUMP_GENERATION, KeywordIndex, analyze
 from .types import Hit
 
 __all__ = ["Store", "ChunkRow", "StoreError", "analyze"]
 
-SCHEMA_VERSION = 1
-
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# 2: tokens in chunk_tokens, searched in memory (1 kept them in an FTS5 table, chunks_fts)
+SCHEMA_VERSION = 2
 
 
 class StoreError(Exception):
     pass
-
-
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-_STEM = None
-_STOP: frozenset[str] | None = None
-
-
-def analyze(text: str) -> list[str]:
-    """Lower-case word tokens, English stop words removed, Snowball-stemmed."""
-    global _STEM, _STOP
-    if _STEM is None:
-        from bm25s.stopwords import STOPWORDS_EN
-
-        _STOP = frozenset(STOPWORDS_EN)
-        _STEM = _stemmer()
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOP]
-    return _STEM.stemWords(words)
 
 
 @dataclass(frozen=True)
@@ -100,8 +80,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, heading TEXT);
 CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
 CREATE INDEX IF NOT EXISTS chunks_text_hash ON chunks(text_hash);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens,
-    tokenize='unicode61 remove_diacritics 0');
+-- each chunk's analysed tokens, space-separated; rowid = chunks.rowid
+CREATE TABLE IF NOT EXISTS chunk_tokens (rowid INTEGER PRIMARY KEY, tokens TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL);
 """
@@ -136,8 +116,21 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._migrate()
+        self.keyword_index = KeywordIndex(self.db_path)
         self._vector_store = None
         self._collection = None
+
+    def _migrate(self) -> None:
+        if self.meta("schema_version") == str(SCHEMA_VERSION):
+            return
+        with self.transaction():  # another process may be opening the same library
+            if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
+                # schema 1 kept the tokens in an FTS5 table; its index is no longer used
+                self.db.execute("INSERT OR REPLACE INTO chunk_tokens(rowid, tokens) SELECT rowid, tokens FROM chunks_fts")
+                self.db.execute("DROP TABLE chunks_fts")
+                self.db.execute(BUMP_GENERATION)
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     # --- Chroma ------------------------------------------------------------
 
@@ -257,6 +250,7 @@ class Store:
         with self.transaction():
             self._delete_chunk_rows(paths)
             self._insert_chunks(chunks)
+            self.db.execute(BUMP_GENERATION)
             self.db.executemany(
                 "INSERT OR REPLACE INTO files(path, content_hash, size, mtime_ns, n_chunks, reader, title, ingested_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -276,6 +270,7 @@ class Store:
         with self.transaction():
             self.db.executemany("INSERT OR IGNORE INTO pending(id) VALUES (?)", [(i,) for i in ids])
             self._delete_chunk_rows(paths)
+            self.db.execute(BUMP_GENERATION)
             self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
         self._delete_vectors(ids)
@@ -306,7 +301,7 @@ class Store:
         for batch in _batches(list(paths), 900):
             marks = ",".join("?" * len(batch))
             self.db.execute(
-                f"DELETE FROM chunks_fts WHERE rowid IN (SELECT rowid FROM chunks WHERE path IN ({marks}))", batch
+                f"DELETE FROM chunk_tokens WHERE rowid IN (SELECT rowid FROM chunks WHERE path IN ({marks}))", batch
             )
             self.db.execute(f"DELETE FROM chunks WHERE path IN ({marks})", batch)
 
@@ -318,7 +313,7 @@ class Store:
                 (c.id, c.path, c.ord, c.text, c.embed_text, c.text_hash, c.page, c.start_line, c.end_line, c.heading),
             )
             self.db.execute(
-                "INSERT INTO chunks_fts(rowid, tokens) VALUES (?, ?)", (cur.lastrowid, " ".join(analyze(c.embed_text)))
+                "INSERT INTO chunk_tokens(rowid, tokens) VALUES (?, ?)", (cur.lastrowid, " ".join(analyze(c.embed_text)))
             )
 
     # --- reads -------------------------------------------------------------
@@ -379,53 +374,18 @@ class Store:
         ]
 
     def dense_search(self, vector: np.ndarray, k: int, paths: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first, through llama-index's ChromaVectorStore."""
-        from llama_index.core.vector_stores.types import (
-            FilterOperator,
-            MetadataFilter,
-            MetadataFilters,
-            VectorStoreQuery,
-        )
-
-        n = self.collection.count()
-        if n == 0:
-            return []
-        filters = None
+        """(chunk id, cosine similarity), best first: ids and distances only, straight from Chroma."""
+        where = None
         if paths is not None:
             if not paths:
                 return []
-            filters = MetadataFilters(filters=[MetadataFilter(key="path", value=list(paths), operator=FilterOperator.IN)])
-        result = self.vector_store.query(
-            VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=min(k, n), filters=filters)
-        )
-        # ChromaVectorStore reports exp(-distance); cosine distance = 1 - cos
-        return [(i, 1.0 + float(np.log(max(s, 1e-12)))) for i, s in zip(result.ids, result.similarities)]
+            where = {"path": {"$in": list(paths)}}
+        result = self.collection.query(query_embeddings=[vector], n_results=k, where=where, include=["distances"])
+        return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0])]  # cosine distance = 1 - cos
 
     def keyword_search(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score), best first."""
-        terms = list(dict.fromkeys(analyze(query)))
-        if not terms:
-            return []
-        match = " OR ".join(f'"{t}"' for t in terms)
-        if paths is None:
-            rows = self.db.execute(
-                "SELECT c.id, -bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
-                " WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-                (match, k),
-            ).fetchall()
-        else:
-            allowed = set(paths)
-            rows = []
-            for cid, score, path in self.db.execute(
-                "SELECT c.id, -bm25(chunks_fts), c.path FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
-                " WHERE chunks_fts MATCH ? ORDER BY rank",
-                (match,),
-            ):
-                if path in allowed:
-                    rows.append((cid, score))
-                    if len(rows) >= k:
-                        break
-        return [(cid, float(s)) for cid, s in rows]
+        """(chunk id, BM25 score), best first; only chunks that hold a query term."""
+        return self.keyword_index.search(query, k, paths)
 
     def hits(self, scored: Sequence[tuple[str, float]]) -> list[Hit]:
         rows = self.chunks_by_id([cid for cid, _ in scored])
@@ -438,6 +398,7 @@ class Store:
         return out
 
     def close(self) -> None:
+        self.keyword_index.close()
         self.db.close()
 
 

@@ -15,14 +15,19 @@ describe their texts. The output says so.
 At each size, every query (SciFact claims, else generated questions) runs
 through, interleaved and in alternating order:
 
-  assistant : Retriever.search(q) as the assistant calls it (query embedding,
-              dense via llama-index's ChromaVectorStore, FTS5 BM25 keyword
-              search, RRF fusion, chunk rows from SQLite), default [retrieval]
-  raw       : SentenceTransformer.encode(q) + collection.query(n_results=candidates)
+  assistant : Retriever.search(q) as the assistant calls it, default config:
+              query embedding (torch, on [embedding] query_threads threads),
+              dense = Chroma collection.query for ids and distances, keyword =
+              the in-memory bm25s index (one counter read per search to check
+              it is current), fusion, chunk rows from SQLite
+  raw       : SentenceTransformer.encode(q) (torch's default threads) +
+              collection.query(n_results=candidates)
 
-plus the parts of the assistant path on their own, and two alternative keyword
-queries (not used by the assistant) to size a fix. Prints p50/p95 in ms, the
-ratio assistant/raw, and the peak RSS of the process after the largest build.
+plus the parts of the assistant path on their own and the onnx int8 query
+embedding as an alternative. Prints p50/p95 in ms, the ratio assistant/raw, the
+time to rebuild the keyword index from SQLite (what the first search after a
+change pays), the load average (other jobs on the machine move every number),
+and the peak RSS of the process after the largest build.
 """
 
 from __future__ import annotations
@@ -84,6 +89,16 @@ def _pct(values: list[float], p: float) -> float:
 
 def _du_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
 
 def _rss_mb() -> float:
@@ -158,10 +173,9 @@ def measure(lib, st_model, queries: list[str], candidates: int) -> dict[str, lis
     store, retriever = lib.store, lib.retriever
     col = store.collection
     times: dict[str, list[float]] = {k: [] for k in (
-        "assistant", "raw", "embed_query", "dense_search", "raw_chroma_query", "keyword_search",
-        "keyword_subquery", "keyword_and_first", "hits", "chroma_ids_only", "embed_query_onnx", "keyword_bm25s")}
+        "assistant", "raw", "embed_query", "embed_default_threads", "dense_search", "raw_chroma_query",
+        "keyword_search", "keyword_fresh_check", "hits", "embed_query_onnx")}
     onnx = _onnx_encoder(lib)
-    bm25 = _bm25s_index(store)
 
     def assistant(q):
         retriever.search(q)
@@ -170,7 +184,7 @@ def measure(lib, st_model, queries: list[str], candidates: int) -> dict[str, lis
         v = st_model.encode(q, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         col.query(query_embeddings=[v.tolist()], n_results=candidates)
 
-    for q in queries[:5]:  # warm-up: models, caches, HNSW index load
+    for q in queries[:5]:  # warm-up: models, caches, HNSW index load, keyword index build
         assistant(q)
         raw(q)
     for i, q in enumerate(queries):
@@ -183,6 +197,9 @@ def measure(lib, st_model, queries: list[str], candidates: int) -> dict[str, lis
         v = lib.embedder.embed_query(q)
         times["embed_query"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
+        st_model.encode(q, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        times["embed_default_threads"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
         dense = store.dense_search(v, candidates)
         times["dense_search"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
@@ -192,26 +209,31 @@ def measure(lib, st_model, queries: list[str], candidates: int) -> dict[str, lis
         kw = store.keyword_search(q, candidates)
         times["keyword_search"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        _keyword_subquery(store, q, candidates)
-        times["keyword_subquery"].append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        _keyword_and_first(store, q, candidates)
-        times["keyword_and_first"].append((time.perf_counter() - t) * 1000)
+        store.keyword_index.refresh()
+        times["keyword_fresh_check"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         store.hits((dense + kw)[:20])
         times["hits"].append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        col.query(query_embeddings=[v.tolist()], n_results=candidates, include=["distances"])
-        times["chroma_ids_only"].append((time.perf_counter() - t) * 1000)
-        if onnx is not None:
+    if onnx is not None:  # apart, so onnxruntime's threads (which spin-wait after a run) do not compete with torch's above
+        for q in queries:
             t = time.perf_counter()
             onnx.encode([q], normalize_embeddings=True)
             times["embed_query_onnx"].append((time.perf_counter() - t) * 1000)
-        if bm25 is not None:
-            t = time.perf_counter()
-            _bm25s_search(bm25, q, candidates)
-            times["keyword_bm25s"].append((time.perf_counter() - t) * 1000)
     return {k: v for k, v in times.items() if v}
+
+
+def keyword_rebuilds(store, rounds: int = 3) -> list[float]:
+    """Seconds to build the keyword index from SQLite, as a search after a change does (fresh index each round)."""
+    from assistant.keyword_index import KeywordIndex
+
+    out = []
+    for _ in range(rounds):
+        index = KeywordIndex(store.db_path)
+        t = time.perf_counter()
+        index.refresh()
+        out.append(time.perf_counter() - t)
+        index.close()
+    return out
 
 
 def _onnx_encoder(lib):
@@ -221,73 +243,6 @@ def _onnx_encoder(lib):
         return OnnxSentenceEncoder(lib.embedder.path, lib.config.embedding.max_seq_length)
     except ImportError:
         return None
-
-
-def _bm25s_index(store):
-    """Alternative 3: an in-memory bm25s index over the same analysed tokens (what FTS5 holds)."""
-    try:
-        import bm25s
-    except ImportError:
-        return None
-    t = time.perf_counter()
-    rowids, corpus = [], []
-    for rowid, tokens in store.db.execute("SELECT rowid, tokens FROM chunks_fts"):
-        rowids.append(rowid)
-        corpus.append(tokens.split())
-    retriever = bm25s.BM25()
-    retriever.index(corpus, show_progress=False)
-    print(f"(bm25s in-memory index of {len(corpus):,} chunks built in {time.perf_counter() - t:.1f} s)")
-    return retriever, rowids
-
-
-def _bm25s_search(index, q: str, k: int):
-    from assistant.store import analyze
-
-    retriever, rowids = index
-    terms = [t for t in dict.fromkeys(analyze(q)) if t in retriever.vocab_dict]
-    if not terms:
-        return []
-    docs, scores = retriever.retrieve([terms], k=min(k, len(rowids)), show_progress=False, n_threads=1)
-    return [(rowids[d], float(s)) for d, s in zip(docs[0], scores[0])]
-
-
-def _match(q: str, joiner: str) -> str | None:
-    from assistant.store import analyze
-
-    terms = list(dict.fromkeys(analyze(q)))
-    return joiner.join(f'"{t}"' for t in terms) if terms else None
-
-
-def _keyword_subquery(store, q: str, k: int):
-    """Alternative 1: rank inside FTS5 first (LIMIT), join the chunk ids after."""
-    m = _match(q, " OR ")
-    if not m:
-        return []
-    return store.db.execute(
-        "SELECT c.id, -f.r FROM (SELECT rowid, rank AS r FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) f"
-        " JOIN chunks c ON c.rowid = f.rowid ORDER BY f.r",
-        (m, k),
-    ).fetchall()
-
-
-def _keyword_and_first(store, q: str, k: int):
-    """Alternative 2 (changes results): the rarest half of the terms only (df from FTS5), OR-ed."""
-    from assistant.store import analyze
-
-    terms = list(dict.fromkeys(analyze(q)))
-    if not terms:
-        return []
-    df = []
-    for t in terms:
-        n = store.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{t}"',)).fetchone()[0]
-        df.append((n, t))
-    keep = [t for _, t in sorted(df)[: max(2, (len(terms) + 1) // 2)]]
-    m = " OR ".join(f'"{t}"' for t in keep)
-    return store.db.execute(
-        "SELECT c.id, -f.r FROM (SELECT rowid, rank AS r FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) f"
-        " JOIN chunks c ON c.rowid = f.rowid ORDER BY f.r",
-        (m, k),
-    ).fetchall()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.config import Config
     from assistant.library import Library
 
-    cfg = Config()  # defaults: hybrid, rrf, candidates 100, top_k 5, torch embedder
+    cfg = Config()  # defaults: hybrid, weighted fusion, candidates 100, top_k 5, torch embedder, query_threads 1
     lib = Library(cfg)
     lib.store.check_embed_model(lib.embedder.name)
     st_model = lib.embedder.model  # the SentenceTransformer the assistant uses: same object for both paths
@@ -333,30 +288,31 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chunks: 4-9 random {sent_src} each; vectors: first {REAL_VECTORS:,} from the real embedder "
           f"({args.bulk_backend}), the rest = those vectors + Gaussian noise (NOT the vectors of their texts)")
     print(f"queries: {len(queries)} {q_src}; retrieval: mode={cfg.retrieval.mode} fusion={cfg.retrieval.fusion} "
-          f"candidates={cfg.retrieval.candidates} top_k={cfg.retrieval.top_k}; query embedder: torch (both paths)")
-    print(f"peak RSS after loading the models: {rss_start:.0f} MB")
+          f"candidates={cfg.retrieval.candidates} top_k={cfg.retrieval.top_k}; query embedder: torch, "
+          f"assistant on query_threads={cfg.embedding.query_threads}, raw on torch's {_torch_threads()} threads")
+    print(f"peak RSS after loading the models: {rss_start:.0f} MB; load average {_load()}")
     rows = []
     for size in sizes:
         build(lib, size, sentences, args, state)
         rss = _rss_mb()
+        rebuilds = keyword_rebuilds(lib.store)
         t = measure(lib, st_model, queries, cfg.retrieval.candidates)
         rows.append((size, t, rss))
         rss_q = _rss_mb()
         a, r = t["assistant"], t["raw"]
-        print(f"\n== {lib.store.counts()['chunks']:,} chunks ({lib.store.collection.count():,} vectors) ==")
+        print(f"\n== {lib.store.counts()['chunks']:,} chunks ({lib.store.collection.count():,} vectors); "
+              f"load average after the queries {_load()} ==")
         print(f"{'path (ms per query)':<44}{'p50':>9}{'p95':>9}")
         for name, label in (
             ("assistant", "assistant: Retriever.search (hybrid)"),
             ("raw", "raw: ST.encode + collection.query"),
-            ("embed_query", "  part: embed_query"),
-            ("dense_search", "  part: Store.dense_search (llama-index)"),
-            ("raw_chroma_query", "  part: collection.query alone"),
-            ("keyword_search", "  part: Store.keyword_search (FTS5 OR)"),
+            ("embed_query", f"  part: embed_query ({cfg.embedding.query_threads or 'default'} torch thread(s))"),
+            ("embed_default_threads", f"  alt embed: ST.encode ({_torch_threads()} torch threads)"),
+            ("dense_search", "  part: Store.dense_search (ids+distances)"),
+            ("raw_chroma_query", "  part: collection.query, default include"),
+            ("keyword_search", "  part: Store.keyword_search (bm25s)"),
+            ("keyword_fresh_check", "  part: keyword index freshness check"),
             ("hits", "  part: Store.hits (20 rows)"),
-            ("keyword_subquery", "  alt keyword: LIMIT inside FTS5, join after"),
-            ("keyword_and_first", "  alt keyword: rarest half of terms only"),
-            ("keyword_bm25s", "  alt keyword: bm25s in memory, same tokens"),
-            ("chroma_ids_only", "  alt dense: collection.query ids+distances"),
             ("embed_query_onnx", "  alt embed: onnx int8 query embedding"),
         ):
             if name not in t:
@@ -365,12 +321,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<44}{_pct(v, 50):>9.1f}{_pct(v, 95):>9.1f}")
         print(f"{'ratio assistant / raw':<44}{_pct(a, 50) / _pct(r, 50):>9.2f}{_pct(a, 95) / _pct(r, 95):>9.2f}")
         kw_share = statistics.median(t["keyword_search"]) / statistics.median(a)
-        print(f"keyword search = {kw_share:.0%} of the assistant's p50; peak RSS {rss:.0f} MB after building, {rss_q:.0f} MB after the queries; "
+        print(f"keyword index rebuild from SQLite: {', '.join(f'{x:.2f}' for x in rebuilds)} s; "
+              f"keyword search = {kw_share:.0%} of the assistant's p50")
+        print(f"peak RSS {rss:.0f} MB after building, {rss_q:.0f} MB after the queries; "
               f"data folder {_du_mb(data):.0f} MB (chroma {_du_mb(data / 'chroma'):.0f} MB)")
     for target, dt, t_embed in state.get("builds", []):
         print(f"build to {target:,}: {dt:.0f} s ({t_embed:.0f} s of it embedding)")
-    print(f"peak RSS of the process after ingesting {sizes[-1]:,} chunks: {rows[-1][2]:.0f} MB "
-          f"(models loaded: {rss_start:.0f} MB)")
+    if state.get("builds"):
+        print(f"peak RSS of the process after ingesting {sizes[-1]:,} chunks: {rows[-1][2]:.0f} MB "
+              f"(models loaded: {rss_start:.0f} MB)")
     if args.keep is None:
         print(f"(data left in {data}; delete it or pass --keep to reuse)")
     return 0

@@ -39,14 +39,14 @@ def _state(data: Path):
     db = sqlite3.connect(data / "state.sqlite")
     chunks = sorted(r[0] for r in db.execute("SELECT id FROM chunks"))
     files = sorted(db.execute("SELECT path, content_hash, n_chunks FROM files"))
-    fts = db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0]
+    tokens = db.execute("SELECT COUNT(*) FROM chunk_tokens").fetchone()[0]
     db.close()
     import chromadb
     from chromadb.config import Settings
 
     client = chromadb.PersistentClient(str(data / "chroma"), settings=Settings(anonymized_telemetry=False))
     vectors = sorted(client.get_collection("default").get(include=[])["ids"])
-    return chunks, files, fts, vectors
+    return chunks, files, tokens, vectors
 
 
 def test_kill_9_mid_ingest_then_rerun_equals_clean_run(tmp_path):
@@ -76,7 +76,7 @@ def test_kill_9_mid_ingest_then_rerun_equals_clean_run(tmp_path):
     assert _ingest(folder, crashed, delay=0).wait() == 0
     clean = tmp_path / "clean"
     assert _ingest(folder, clean, delay=0).wait() == 0
-    c_chunks, c_files, c_fts, c_vectors = _state(crashed)
-    k_chunks, k_files, k_fts, k_vectors = _state(clean)
+    c_chunks, c_files, c_tokens, c_vectors = _state(crashed)
+    k_chunks, k_files, k_tokens, k_vectors = _state(clean)
     assert c_chunks == k_chunks == c_vectors == k_vectors
-    assert c_files == k_files and c_fts == k_fts == len(k_chunks)
+    assert c_files == k_files and c_tokens == k_tokens == len(k_chunks)
