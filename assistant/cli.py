@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import os
 import sys
 from pathlib import Path
@@ -17,19 +16,25 @@ EXIT_PARTIAL = 3  # done, but some files failed
 __all__ = ["main"]
 
 
-_COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+def _collection(args) -> str | None:
+    """The ``--collection`` given, checked."""
+    from .config import ConfigError
+    from .library import COLLECTION_NAME
+
+    name = getattr(args, "collection", None)
+    if name and not COLLECTION_NAME.match(name):
+        raise ConfigError(f"--collection {name!r}: use 3-63 letters, digits, '.', '_' or '-'")
+    return name
 
 
 def _library(args=None):
     """The Library for this command; ``--collection`` picks a named collection of the library."""
-    from .config import ConfigError, load_config
+    from .config import load_config
     from .library import Library
 
     config = load_config()
-    name = getattr(args, "collection", None)
+    name = _collection(args)
     if name:
-        if not _COLLECTION.match(name):
-            raise ConfigError(f"--collection {name!r}: use 3-63 letters, digits, '.', '_' or '-'")
         config.library.collection = name
     return Library(config)
 
@@ -48,7 +53,7 @@ class _Progress:
     def __call__(self, ev) -> None:
         if ev.kind == "failed":
             self.failures.append(f"{ev.path}: {ev.reason}")
-        if not self.enabled or ev.kind not in ("file", "failed", "done"):
+        if not self.enabled or ev.kind not in ("file", "embedded", "failed", "done"):
             return
         total = max(ev.files_total, 1)
         width = 24
@@ -160,14 +165,25 @@ def cmd_search(args) -> int:
 
 
 def cmd_status(args) -> int:
-    st = _library(args).status()
+    lib = _library(args)
+    st = lib.status()
+    collections = lib.collections()
     if args.json:
-        _print_json(st)
+        _print_json({**st, "collections": [
+            {"name": c.name, "files": c.files, "chunks": c.chunks, "active": c.name == lib.collection}
+            for c in collections
+        ]})
         return EXIT_OK
     print(f"files indexed:  {st['files']}")
     print(f"chunks:         {st['chunks']}")
     print(f"data folder:    {st['data_dir']}")
     print(f"vector store:   {st['store']} (collection {st['collection']})")
+    if len(collections) > 1:
+        def counts(c) -> str:
+            return "unreadable" if c.files is None else f"{c.files} file{'s' if c.files != 1 else ''}"
+
+        listed = ", ".join(f"{c.name}{'*' if c.name == lib.collection else ''} ({counts(c)})" for c in collections)
+        print(f"collections:    {listed}; * in use, --collection NAME picks one")
     print(f"config:         {st['config'] or '(built-in defaults)'}")
     print(f"folders:        {', '.join(st['folders'])}")
     print(f"embedding:      {st['embed_model']}")
@@ -291,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             from .tui import run_tui
 
-            return run_tui()
+            return run_tui(collection=_collection(args))
         return args.func(args)
     except (ConfigError, LibraryError, LibraryLocked, PluginError, StoreError) as e:
         print(f"assistant: error: {e}", file=sys.stderr)

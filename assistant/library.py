@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator
@@ -27,11 +31,55 @@ from .store import Store
 from .conversation import Conversations, standalone_query
 from .types import Answer, Hit, Retrieved, Source
 
-__all__ = ["Library", "LibraryError"]
+__all__ = ["Library", "LibraryError", "CollectionInfo", "check_collection_name", "list_collections"]
 
 
 class LibraryError(Exception):
     """A user-facing error: the message says what is wrong and what to do."""
+
+
+# Chroma's rule for collection names; the name also becomes part of a file name (state-NAME.sqlite).
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+
+
+def check_collection_name(name: str) -> str:
+    if not COLLECTION_NAME.match(name):
+        raise LibraryError(f"collection {name!r}: use 3-63 letters, digits, '.', '_' or '-', "
+                           "starting and ending with a letter or digit")
+    return name
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    files: int | None  # None: the state file could not be read
+    chunks: int | None
+    path: Path
+
+
+def list_collections(data_dir: Path) -> list[CollectionInfo]:
+    """The collections stored in ``data_dir``, "default" first, then by name.
+
+    ``state.sqlite`` holds "default", ``state-NAME.sqlite`` holds NAME (see ``Store``).
+    """
+    out = []
+    for path in Path(data_dir).glob("state*.sqlite"):
+        stem = path.stem
+        name = "default" if stem == "state" else stem.removeprefix("state-")
+        if name == stem or not COLLECTION_NAME.match(name):
+            continue  # not a state file ("states.sqlite", ...)
+        files = chunks = None
+        try:  # not mode=ro: a read-only connection to a WAL database leaves its -shm/-wal files behind
+            db = sqlite3.connect(path, timeout=1)
+            try:
+                files = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+                chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.Error:
+            pass
+        out.append(CollectionInfo(name, files, chunks, path))
+    return sorted(out, key=lambda c: (c.name != "default", c.name))
 
 
 class Library:
@@ -48,6 +96,23 @@ class Library:
     @cached_property
     def store(self) -> Store:
         return Store(self.config)
+
+    # --- collections -------------------------------------------------------------
+
+    @property
+    def collection(self) -> str:
+        return self.config.library.collection
+
+    def collections(self) -> list[CollectionInfo]:
+        """The collections in this library's data folder, this one included even before its first ingest."""
+        self.store  # opening it creates its state file, so it is listed
+        return list_collections(self.config.data_dir)
+
+    def for_collection(self, name: str) -> "Library":
+        """This library (settings, plugins, the models it has loaded) over the collection ``name``."""
+        check_collection_name(name)
+        config = dataclasses.replace(self.config, library=dataclasses.replace(self.config.library, collection=name))
+        return Library(config, registry=self.registry, embedder=self._embedder, generator=self._generator)
 
     @property
     def embedder(self):
@@ -125,6 +190,14 @@ class Library:
 
     # --- ask -------------------------------------------------------------------
 
+    def warm_up_search(self) -> None:
+        """Pay the first search's one-off costs now: the embedder's first encode and building
+        the in-memory keyword index (about 2 s at 100k chunks). Later calls cost nothing."""
+        if not self._query_warm:
+            self.embedder.embed_query("warm-up")
+            self.store.keyword_index.refresh()
+            self._query_warm = True
+
     def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
         self._require_index()
         return self.retriever.search(query, top_k=top_k, mode=mode, filters=filters)[0]
@@ -153,9 +226,7 @@ class Library:
         gen = self.generator
         info = gen.info()  # loads the model: not part of the question's time
         embed_name = self.embedder.name
-        if not self._query_warm:  # the first encode pays one-off set-up costs: not the question's time
-            self.embedder.embed_query("warm-up")
-            self._query_warm = True
+        self.warm_up_search()  # one-off set-up costs are not the question's time
         query = standalone_query(question, history)
         used = query if query != question else None
         t0 = time.perf_counter()

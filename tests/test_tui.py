@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -269,19 +270,28 @@ async def test_stop_generation_with_escape(tui_docs):
         assert app.screen.query_one("#question", Input).has_focus
 
 
-class SlowEmbedder(FakeEmbedder):
-    """Embeds documents slowly (queries at full speed), so an ingest takes a while."""
+class GatedEmbedder(FakeEmbedder):
+    """Once ``hold`` is set, embedding documents waits for ``gate`` (queries never wait): an ingest
+    that lasts exactly as long as the test wants, with no timing involved."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.gate = threading.Event()
 
     def embed(self, texts, batch_size=32):
-        time.sleep(1.0)
+        if self.hold and not self.gate.wait(30):
+            raise RuntimeError("the test never opened the gate")
         return super().embed(texts, batch_size)
 
 
 async def test_chat_stays_usable_while_ingesting(tui_docs):
     cfg = Config()
     cfg.library.folders = [str(tui_docs)]
-    lib = Library(cfg, embedder=SlowEmbedder(), generator=FakeGenerator())
+    embedder = GatedEmbedder()
+    lib = Library(cfg, embedder=embedder, generator=FakeGenerator())
     lib.ingest([tui_docs / "alpha.md"])
+    embedder.hold = True
     app = create_app(lib)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
@@ -290,6 +300,8 @@ async def test_chat_stays_usable_while_ingesting(tui_docs):
         assert app.ingesting  # the answer came while the ingest was still embedding
         assert view.answer is not None and "filter every month" in view.answer.text
         await pilot.press("ctrl+r")  # a second ingest is refused politely
+        assert app.ingesting
+        embedder.gate.set()
         await wait_for(pilot, lambda: not app.ingesting)
         assert lib.status()["files"] == 3
 
@@ -333,7 +345,7 @@ async def test_ingest_a_typed_path_and_a_missing_one(lib, tui_env):
         await wait_for(pilot, lambda: not app.ingesting)
         assert not status.error
         assert lib.status()["files"] == 1
-        assert "1 files seen" in visible_text(app.screen.query(SystemNote).last())
+        assert "1 file seen" in visible_text(app.screen.query(SystemNote).last())
 
         await pilot.press("ctrl+o")
         await pilot.pause()
@@ -433,12 +445,25 @@ async def test_help_screen_lists_the_bindings(lib):
                          ("d / del", "Delete the selected conversation (after confirming)"),
                          ("^s", "Save the settings and apply the filters"),
                          ("n", "Move to the next passage of the file"),
-                         ("d / del", "Remove the selected file from the library"), ("f1", "Help")]:
+                         ("d / del", "Remove the selected file from the library"), ("f1", "Help"),
+                         ("c", "Go to the collections: enter switches to the selected one"),
+                         ("n", "Start a new, empty collection and switch to it"),
+                         ("1-9 (in sources)", "Read source [n] in its document")]:
             assert expected in listed, expected
         shown = screen_text(app)
         assert "Ingest (re-sync) the configured folders" in shown and "Stop the answer" in shown
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_help_shows_citation_keys_as_text(lib):
+    app = create_app(lib)
+    async with app.run_test(size=(100, 60)) as pilot:
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        shown = screen_text(app)
+        assert "Read source [n] in its document" in shown  # not swallowed as markup
+        assert "click [n]" in shown
 
 
 async def test_command_palette_opens_the_library(ingested):
@@ -818,15 +843,17 @@ async def test_copy_the_answer_and_its_sources(ingested):
 
 
 class SlowLoadingGenerator(FakeGenerator):
-    """Takes a while to load its model (the first info())."""
+    """Its model "loads" (the first info()) only once the test sets ``release``: no timing involved."""
 
     def __init__(self) -> None:
         super().__init__()
         self.loaded = False
+        self.release = threading.Event()
 
     def info(self):
         if not self.loaded:
-            time.sleep(0.8)
+            if not self.release.wait(30):
+                raise RuntimeError("the test never released the model")
             self.loaded = True
         return super().info()
 
@@ -841,6 +868,7 @@ async def test_models_load_in_the_background_with_a_status(tui_docs):
         assert not app.models_ready
         assert "loading models…" in visible_text(status)
         assert app.screen.query_one("#question", Input).has_focus  # usable meanwhile
+        gen.release.set()
         await wait_for(pilot, lambda: app.models_ready)
         assert gen.loaded and app.model_error is None
         assert "loading models" not in visible_text(status)
@@ -920,6 +948,274 @@ async def test_a_grounded_answer_has_no_not_found_hint(ingested):
         assert not view.has_class("-not-found")
         assert not view.query_one(".answer-hint").display
         assert "Sources" in visible_text(app.screen.query_one("#sources-title"))
+
+
+# --- citation links -------------------------------------------------------------------------------
+
+CITING = "The alpha pump runs at 12 volts [2]. Clean its filter every month [1, 2]."
+
+
+def find_on_screen(app, line_with: str, text: str) -> tuple[int, int]:
+    """Screen offset of ``text`` on the first line showing ``line_with``."""
+    for y, line in enumerate(screen_text(app).splitlines()):
+        if line_with in line:
+            return line.index(line_with) + line_with.index(text), y
+    raise AssertionError(f"{line_with!r} is not on the screen:\n{screen_text(app)}")
+
+
+async def test_clicking_a_citation_opens_its_source(tui_docs):
+    lib = make_library(tui_docs, FakeGenerator(reply=CITING))
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        browser = []
+        app.open_url = lambda url, **kw: browser.append(url)
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        answer = view.answer
+        assert answer.text == CITING and view.query_one(Markdown).source == CITING  # the text is not rewritten
+        table = app.screen.query_one(SourcesTable)
+        assert table.cursor_row == 0
+
+        # a real click on the marker [2]
+        assert await pilot.click(offset=find_on_screen(app, "12 volts [2]", "[2]"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        assert app.screen.source == answer.sources[1]
+        assert answer.sources[1].hit.text.strip()[:40] in visible_text(app.screen.query_one(".-hit"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert table.cursor_row == 1  # its row is selected
+
+        # in a group marker [1, 2] each number is its own link
+        assert await pilot.click(offset=find_on_screen(app, "month [1, 2]", "1"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        assert app.screen.source == answer.sources[0]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert table.cursor_row == 0
+        assert browser == []  # a citation never goes to the browser
+
+
+async def test_a_citation_in_an_earlier_answer_opens_that_answers_source(ingested):
+    app = create_app(ingested)
+    async with app.run_test(size=(80, 40)) as pilot:
+        first = await ask(pilot, "How often should I clean the alpha pump filter?")
+        second = await ask(pilot, "How long is the beta mower warranty?")
+        table = app.screen.query_one(SourcesTable)
+        assert table.sources == second.answer.sources != first.answer.sources
+        assert await pilot.click(offset=find_on_screen(app, "every month. [1]", "[1]"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        assert app.screen.source == first.answer.sources[0]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert table.sources == first.answer.sources and table.cursor_row == 0
+
+
+async def test_other_links_keep_their_default_and_unknown_markers_are_safe(tui_docs):
+    reply = "See [the manual](https://example.com/manual) for the filter [1]."
+    lib = make_library(tui_docs, FakeGenerator(reply=reply))
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        browser = []
+        app.open_url = lambda url, **kw: browser.append(url)
+        notes = capture_notifications(app)
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert await pilot.click(offset=find_on_screen(app, "See the manual", "manual"))
+        await pilot.pause()
+        assert browser == ["https://example.com/manual"]
+        assert isinstance(app.screen, MainScreen)
+
+        # a marker with no passage behind it (as streamed, before the check): a note, nothing opens
+        view.query_one(Markdown).post_message(Markdown.LinkClicked(view.query_one(Markdown), "source:9"))
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen) and browser == ["https://example.com/manual"]
+        assert notes[-1][0] == "[9] is not one of the passages of this answer."
+
+
+class GatedGenerator(FakeGenerator):
+    """Streams a reply and waits after the first citation until ``gate`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(reply="Clean the alpha pump filter every month [1]. It keeps the pump quiet.")
+        self.gate = threading.Event()
+
+    def stream(self, request):
+        for piece in super().stream(request):
+            yield piece
+            if "[1]" in piece:
+                self.gate.wait(15)
+
+
+async def test_citation_links_work_while_the_answer_streams(tui_docs):
+    gen = GatedGenerator()
+    lib = make_library(tui_docs, gen)
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            box = app.screen.query_one("#question", Input)
+            box.value = "How often should I clean the alpha pump filter?"
+            await pilot.press("enter")
+            view = app.screen.query(AnswerView).last()
+            await wait_for(pilot, lambda: "[1]" in view.query_one(Markdown).source and "month [1]" in screen_text(app))
+            assert app.main.answering and view.answer is None
+            assert await pilot.click(offset=find_on_screen(app, "month [1]", "[1]"))
+            await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+            assert app.screen.source == view.sources[0]
+            assert Path(app.screen.source.hit.path).name == "alpha.md"
+        finally:
+            gen.gate.set()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.main.answering)
+        assert view.answer is not None and view.answer.text.endswith("quiet.")
+
+
+async def test_digits_in_the_sources_table_and_the_palette_open_a_source(ingested):
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        table = app.screen.query_one(SourcesTable)
+        await pilot.press("tab")
+        assert table.has_focus
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        assert app.screen.source == view.answer.sources[2]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert table.cursor_row == 2
+        await pilot.press("9")  # no source [9]: nothing happens
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen) and table.cursor_row == 2
+
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert [t for t in titles if t.startswith("Open source")] == [f"Open source [{s.n}]" for s in view.answer.sources]
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Open source [2]")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        assert app.screen.source == view.answer.sources[1]
+
+
+# --- collections ------------------------------------------------------------------------------------
+
+
+def _second_collection(lib: Library, folder: Path) -> Library:
+    folder.mkdir()
+    (folder / "quokka.txt").write_text("The quokka enclosure opens at 9 am every day.\n", encoding="utf-8")
+    work = lib.for_collection("work")
+    work.ingest([folder])
+    return work
+
+
+async def test_switch_collection_in_the_library_view(ingested, tui_env):
+    _second_collection(ingested, tui_env / "zoo")
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LibraryScreen))
+        screen = app.screen
+        collections = screen.query_one("#collections", DataTable)
+        rows = [collections.get_row_at(i) for i in range(collections.row_count)]
+        assert rows == [["●", "default", "3", "12"], ["", "work", "1", "1"]]
+        assert "Collections (2)" in visible_text(screen.query_one("#collections-title"))
+        assert screen.query_one("#files", DataTable).has_focus
+
+        await pilot.press("c")
+        assert collections.has_focus
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: app.library.collection == "work")
+        files = screen.query_one("#files", DataTable)
+        await wait_for(pilot, lambda: files.row_count == 1)
+        assert files.get_row_at(0)[0] == "zoo/quokka.txt"
+        assert [collections.get_row_at(i)[0] for i in range(2)] == ["", "●"]
+
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert visible_text(app.screen.query_one(StatusLine)).startswith("collection work · 1 file ·")
+        assert "Collection work (1 file, 1 chunk)" in visible_text(app.screen.query(SystemNote).last())
+        view = await ask(pilot, "When does the quokka enclosure open?")
+        assert view.answer.grounded and "9 am" in view.answer.text
+        assert {Path(s.hit.path).name for s in view.answer.sources} == {"quokka.txt"}
+        assert {Path(h.path).name for h in app.library.search("alpha pump filter", top_k=10)} == {"quokka.txt"}
+
+        # back through the command palette; the chat stays
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Switch collection: default")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.library.collection == "default")
+        assert app.main.query(AnswerView)  # the conversation is still shown
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert "quokka.txt" not in {Path(s.hit.path).name for s in view.answer.sources}
+        assert not visible_text(app.screen.query_one(StatusLine)).startswith("collection")
+
+
+async def test_new_collection_from_the_library_view(ingested, tui_env):
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready)
+        notes = capture_notifications(app)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LibraryScreen))
+        library_screen = app.screen
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*"no way!", "enter")  # not a valid name: said, nothing changes
+        await wait_for(pilot, lambda: app.screen is library_screen)
+        assert app.library.collection == "default"
+        assert "collection 'no way!': use 3-63 letters" in notes[-1][0]
+
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*"fresh", "enter")
+        await wait_for(pilot, lambda: app.library.collection == "fresh")
+        collections = library_screen.query_one("#collections", DataTable)
+        await wait_for(pilot, lambda: collections.row_count == 2)
+        assert [collections.get_row_at(i) for i in range(2)] == [["", "default", "3", "12"], ["●", "fresh", "0", "0"]]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert "The collection “fresh” is empty." in visible_text(app.screen.query_one(Welcome))
+
+        # an ingest goes into the collection in use
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press(*"docs/beta.txt", "enter")
+        await wait_for(pilot, lambda: not app.ingesting)
+        assert app.library.status()["files"] == 1 and ingested.status()["files"] == 3
+        assert [(c.name, c.files) for c in app.library.collections()] == [("default", 3), ("fresh", 1)]
+
+
+async def test_no_switch_while_busy(tui_docs, tui_env):
+    lib = make_library(tui_docs, SlowGenerator())
+    lib.ingest()
+    _second_collection(lib, tui_env / "zoo")
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready)
+        notes = capture_notifications(app)
+        app.screen.query_one("#question", Input).value = "beta mower battery"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.answering)
+        assert not app.switch_collection("work")
+        assert "Cannot switch collections now: an answer is being written" in notes[-1][0]
+        assert app.library is lib
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.main.answering)
+        assert app.switch_collection("work") and app.library.collection == "work"
+        assert not app.switch_collection("work")  # already in use
+        assert notes[-1][0] == "Already using the collection work."
+
+
+async def test_a_bad_start_collection_is_shown_not_raised(tui_env):
+    app = create_app(collection="no way!")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.library is None
+        assert "collection 'no way!'" in app.screen.query_one(StatusLine).error
 
 
 # --- snapshots of the new screens (80x24) ------------------------------------------------------------

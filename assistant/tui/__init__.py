@@ -16,17 +16,18 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["create_app", "run_tui"]
 
 
-def create_app(library: "Library | None" = None, *, show_timings: bool = True) -> "App":
-    """Build the app. With no ``library`` one is created from the config when the app starts.
+def create_app(library: "Library | None" = None, *, show_timings: bool = True, collection: str | None = None) -> "App":
+    """Build the app. With no ``library`` one is created from the config when the app starts,
+    over ``collection`` if given (else the config's ``[library] collection``).
 
     ``show_timings=False`` hides wall-clock numbers (for deterministic screenshots).
     """
     from .app import AssistantApp
 
-    return AssistantApp(library, show_timings=show_timings)
+    return AssistantApp(library, show_timings=show_timings, collection=collection)
 
 
-def run_tui() -> int:
-    app = create_app()
+def run_tui(collection: str | None = None) -> int:
+    app = create_app(collection=collection)
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

@@ -11,12 +11,13 @@ from typing import Any, Callable, Iterable
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.markup import escape
 from textual.screen import Screen
 
 from ..config import Config, ConfigError, LibraryConfig, load_config
 from ..conversation import ConversationInfo, Turn
 from ..ingest import IngestEvent, IngestReport, LibraryLocked
-from ..library import Library, LibraryError
+from ..library import Library, LibraryError, check_collection_name
 from ..plugins import PluginError, PluginRegistry
 from ..retrieve import Filters
 from ..store import StoreError
@@ -27,10 +28,11 @@ from .screens import (
     LibraryScreen,
     MainScreen,
     PathScreen,
+    PromptScreen,
     SettingsScreen,
     ViewerScreen,
 )
-from .widgets import SystemNote, display_path, filters_text, ingest_summary
+from .widgets import SourcesTable, SystemNote, display_path, filters_text, ingest_summary, lines_of, plural
 
 __all__ = ["AssistantApp", "USER_ERRORS"]
 
@@ -57,9 +59,10 @@ class AssistantApp(App):
         Binding("f1", "help", "Help"),
     ]
 
-    def __init__(self, library: Library | None = None, *, show_timings: bool = True) -> None:
+    def __init__(self, library: Library | None = None, *, show_timings: bool = True, collection: str | None = None) -> None:
         super().__init__()
         self.library = library
+        self.start_collection = collection  # when the app creates the Library: --collection NAME
         self.show_timings = show_timings
         self.startup_error: str | None = None
         self.status_info: dict | None = None
@@ -93,6 +96,8 @@ class AssistantApp(App):
         if self.library is None:
             try:
                 config = load_config()
+                if self.start_collection:
+                    config.library.collection = check_collection_name(self.start_collection)
                 registry = PluginRegistry(config.plugins, warn=self._plugin_warning)
                 self.library = Library(config, registry=registry)
             except USER_ERRORS as e:
@@ -125,7 +130,7 @@ class AssistantApp(App):
     def _warmup_worker(self, library: Library) -> None:
         errors: list[str] = []
         for what, load in (
-            ("the embedding model", lambda: library.embedder.embed_query("warm-up")),
+            ("the embedding model", library.warm_up_search),
             ("the language model", lambda: library.generator.info()),
         ):
             try:
@@ -253,9 +258,11 @@ class AssistantApp(App):
                 ("enter", "Ask the question typed in the box"),
                 ("tab / shift+tab", "Move between the question box and the sources table"),
                 ("enter (in sources)", "Read the selected source in its document"),
+                ("1-9 (in sources)", "Read source [n] in its document"),
+                ("click [n]", "Read source [n] of that answer (also in the palette: Open source [n])"),
             ]),
             ("Document viewer", rows(ViewerScreen.BINDINGS) + [("up / down", "Scroll")]),
-            ("Library", rows(LibraryScreen.BINDINGS)),
+            ("Library", rows(LibraryScreen.BINDINGS) + [("enter (in collections)", "Switch to the selected collection")]),
             ("Conversations", rows(ConversationsScreen.BINDINGS)),
             ("Settings", rows(SettingsScreen.BINDINGS) + [("enter", "Save (in any field)")]),
         ]
@@ -269,6 +276,58 @@ class AssistantApp(App):
         if isinstance(self.screen, ConversationsScreen):
             return
         self.push_screen(ConversationsScreen())
+
+    # --- collections ------------------------------------------------------------------------
+
+    def switch_collection(self, name: str) -> bool:
+        """Ask, search and ingest in the collection ``name`` from now on (created if new).
+
+        The chat stays as it is; the loaded models are kept.
+        """
+        if self.library is None:
+            self.show_error(self.startup_error or "the library is not available")
+            return False
+        if name == self.library.collection:
+            self.notify(f"Already using the collection {name}.", markup=False)
+            return False
+        busy = ("an ingest is running" if self.ingesting
+                else "an answer is being written" if self._main is not None and self._main.answering
+                else "the models are still loading" if not self.models_ready else "")
+        if busy:
+            self.notify(f"Cannot switch collections now: {busy}. Try again when it is done.",
+                        severity="warning", markup=False)
+            return False
+        try:
+            library = self.library.for_collection(name)
+            st = library.status()  # opens it: an unusable store is said now, and the old one is kept
+        except USER_ERRORS as e:
+            self.show_error(str(e))
+            return False
+        except Exception as e:
+            self.show_error(f"{type(e).__name__}: {e}")
+            return False
+        self.library = library
+        self.refresh_status()
+        files, chunks = st["files"], st["chunks"]
+        what = f"{plural(files, 'file')}, {plural(chunks, 'chunk')}"
+        if self._main is not None and self._main.ready:
+            self._main.chat.mount(SystemNote(f"Collection {name} ({what}): questions and ingests use it from now on."))
+            self._main.chat.scroll_end(animate=False)
+        self.notify(f"Now using the collection {name} ({what}).", title="Collection", markup=False)
+        if isinstance(self.screen, LibraryScreen):
+            self.screen.action_reload()
+        return True
+
+    def action_new_collection(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name:
+                self.switch_collection(name)
+
+        self.push_screen(
+            PromptScreen("New collection", "a name, e.g. work (letters, digits, . _ -)",
+                         "enter: create it and switch to it · esc: cancel"),
+            chosen,
+        )
 
     async def open_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
         while len(self.screen_stack) > 1:
@@ -456,8 +515,33 @@ class AssistantApp(App):
         if self._main is not None and self._main.answering:
             yield SystemCommand("Stop generation", "Stop the answer being written", self._main.action_stop)
         yield SystemCommand("Library", "Files indexed, failures; remove files", self.action_library)
+        yield from self._collection_commands()
+        if isinstance(screen, MainScreen) and screen.ready:
+            for source in screen.query_one(SourcesTable).sources:
+                h = source.hit
+                where = f"{display_path(h.path)}, lines {lines_of(h.start_line, h.end_line)}" + (f", page {h.page}" if h.page else "")
+                yield SystemCommand(f"Open source [{source.n}]", f"Read {escape(where)} in its document",
+                                    lambda s=source: self._open_listed_source(s))
         yield SystemCommand("Help", "Keys and what they do", self.action_help)
         yield from super().get_system_commands(screen)
+
+    def _collection_commands(self) -> Iterable[SystemCommand]:
+        if self.library is None:
+            return
+        try:
+            collections = self.library.collections()
+        except Exception:
+            collections = []
+        for c in collections:
+            if c.name != self.library.collection:
+                counts = f"{c.files} files, {c.chunks} chunks" if c.files is not None else "unreadable"
+                yield SystemCommand(f"Switch collection: {c.name}", f"Ask and ingest in {c.name} ({counts})",
+                                    lambda name=c.name: self.switch_collection(name))
+        yield SystemCommand("New collection…", "Start a new, empty collection and switch to it", self.action_new_collection)
+
+    def _open_listed_source(self, source: Source) -> None:
+        self.main.query_one(SourcesTable).select_number(source.n)
+        self.open_source(source)
 
     async def _new_chat(self) -> None:
         while len(self.screen_stack) > 1:

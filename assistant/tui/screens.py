@@ -20,11 +20,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import DataTable, Footer, Input, Label, Markdown, Select, Static
 from textual.worker import get_current_worker
 
 from ..conversation import ConversationInfo, Turn
+from ..library import CollectionInfo
 from ..retrieve import Filters
 from ..store import ChunkRow
 from ..types import Answer, Retrieved, Source
@@ -38,9 +40,11 @@ from .widgets import (
     SystemNote,
     Welcome,
     answer_clipboard_text,
+    citation_number,
     display_path,
     filters_text,
     lines_of,
+    plural,
     stored_answer,
 )
 
@@ -54,6 +58,7 @@ __all__ = [
     "ConversationsScreen",
     "SettingsScreen",
     "HelpScreen",
+    "PromptScreen",
     "PathScreen",
     "ConfirmScreen",
 ]
@@ -95,7 +100,7 @@ class MainScreen(Screen):
             with ChatLog(id="chat"):
                 yield Welcome(id="welcome")
             with Vertical(id="sources-pane", classes="-hidden"):
-                yield Label("Sources  (enter: read in context)", id="sources-title")
+                yield Label("Sources  (enter or 1-9: read in context)", id="sources-title")
                 yield SourcesTable(id="sources")
         yield IngestPanel(id="ingest")
         yield Input(placeholder="Ask a question about your documents…", id="question")
@@ -121,9 +126,12 @@ class MainScreen(Screen):
         files, chunks = status["files"], status["chunks"]
         model = status.get("model") or ""
         model = Path(model).name if ("/" in model or "\\" in model) else model
-        parts = [f"{files} file{'s' if files != 1 else ''}", f"{chunks} chunks", f"{status.get('generator')} ({model})"]
+        parts = [plural(files, 'file'), plural(chunks, 'chunk'),
+                 f"{status.get('generator')} ({model})"]
+        if status.get("collection", "default") != "default":
+            parts.insert(0, f"collection {status['collection']}")
         if status.get("failures"):
-            parts.append(f"{len(status['failures'])} failed files ({app.key_for('library')})")
+            parts.append(f"{len(status['failures'])} failed ({app.key_for('library')})")
         self.query_one(StatusLine).set_counts(" · ".join(parts))
 
     def show_error(self, message: str) -> None:
@@ -194,7 +202,7 @@ class MainScreen(Screen):
         n = len(turns)
         note = Text()
         note.append(f"Conversation “{info.title}”", style="bold")
-        note.append(f": {n} turn{'s' if n != 1 else ''}. A question you ask now continues it.")
+        note.append(f": {plural(n, 'turn')}. A question you ask now continues it.")
         await self.chat.mount(SystemNote(note))
         if last is not None:
             self.show_sources(last.sources, not_found=not last.grounded)
@@ -215,7 +223,7 @@ class MainScreen(Screen):
         self.app.copy_to_clipboard(answer_clipboard_text(answer))
         n = len(answer.sources)
         self.app.notify(
-            f"The answer and its {n} source{'s' if n != 1 else ''} are on the clipboard.", title="Copied"
+            f"The answer and its {plural(n, 'source')} are on the clipboard.", title="Copied"
         )
 
     def on_unmount(self) -> None:
@@ -283,7 +291,7 @@ class MainScreen(Screen):
                 if isinstance(item, Answer):
                     outcome = ("answer", item)
                 elif isinstance(item, Retrieved):
-                    app.from_thread(self._retrieved, asked, item)
+                    app.from_thread(self._retrieved, asked, view, item)
                 elif not app.from_thread(view.write, item):
                     outcome = ("stopped", None)
                     break
@@ -308,9 +316,10 @@ class MainScreen(Screen):
                 app.from_thread(app.show_error, f"the answer could not be saved to the conversation: {e}")
         app.from_thread(self._ask_finished, view, epoch, saved, *outcome)
 
-    def _retrieved(self, asked: QuestionView, item: Retrieved) -> None:
+    def _retrieved(self, asked: QuestionView, view: AnswerView, item: Retrieved) -> None:
         if asked.is_attached:
             asked.set_query(item.query)
+            view.sources = list(item.sources)
             self.show_sources(item.sources)
 
     async def _ask_finished(self, view: AnswerView, epoch: int, conversation: str | None, kind: str, payload) -> None:
@@ -354,7 +363,8 @@ class MainScreen(Screen):
         table = self.query_one(SourcesTable)
         table.show(sources)
         self.query_one("#sources-title", Label).update(
-            "Closest passages, not relevant enough  (enter: read)" if not_found else "Sources  (enter: read in context)"
+            "Closest passages, not relevant enough  (enter: read)" if not_found
+            else "Sources  (enter or 1-9: read in context)"
         )
         self.query_one("#sources-pane").set_class(not sources, "-hidden")
 
@@ -363,6 +373,31 @@ class MainScreen(Screen):
         source = self.query_one(SourcesTable).source_for_key(event.row_key.value)
         if source is not None:
             self.app.open_source(source)
+
+    @on(Markdown.LinkClicked)
+    def _link_clicked(self, event: Markdown.LinkClicked) -> None:
+        event.stop()
+        n = citation_number(event.href)
+        if n is None:  # a link the answer itself contains: what Markdown does by default
+            self.app.open_url(event.href)
+            return
+        try:
+            view = event.markdown.query_ancestor(AnswerView)
+        except NoMatches:
+            return
+        self.open_citation(view, n)
+
+    def open_citation(self, view: AnswerView, n: int) -> None:
+        """Source [n] of the answer ``view``: selected in the sources table and read in the viewer."""
+        source = next((s for s in view.sources if s.n == n), None)
+        if source is None:
+            self.app.notify(f"[{n}] is not one of the passages of this answer.", severity="warning", markup=False)
+            return
+        table = self.query_one(SourcesTable)
+        if table.sources != view.sources:  # an earlier answer: the table shows its sources now
+            self.show_sources(view.sources, not_found=view.answer is not None and not view.answer.grounded)
+        table.select_number(n)
+        self.app.open_source(source)
 
 
 # --- document viewer -----------------------------------------------------------------------
@@ -468,11 +503,19 @@ class LibraryScreen(Screen):
         Binding("escape,q", "close", "Back", tooltip="Back to the chat"),
         Binding("d,delete", "remove(False)", "Remove file", tooltip="Remove the selected file from the library"),
         Binding("D", "remove(True)", "Remove folder", tooltip="Remove every indexed file in the selected file's folder"),
-        Binding("r", "reload", "Refresh", tooltip="Reload the numbers and lists"),
+        Binding("r", "reload", "Refresh", show=False, tooltip="Reload the numbers and lists"),
+        Binding("c", "collections", "Collections", tooltip="Go to the collections: enter switches to the selected one"),
+        Binding("n", "new_collection", "New collection", show=False, tooltip="Start a new, empty collection and switch to it"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.collections: list[CollectionInfo] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="lib-summary")
+        yield Label("Collections", classes="section", id="collections-title")
+        yield DataTable(id="collections", cursor_type="row")
         yield Label("Files", classes="section")
         yield DataTable(id="files", cursor_type="row")
         yield Label("Failures", classes="section", id="failures-title")
@@ -480,6 +523,11 @@ class LibraryScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        collections = self.query_one("#collections", DataTable)
+        collections.add_column("", key="active", width=1)
+        collections.add_column("collection", key="name")
+        collections.add_column("files", key="files")
+        collections.add_column("chunks", key="chunks")
         files = self.query_one("#files", DataTable)
         files.add_column("file", key="path")
         files.add_column("chunks", key="chunks")
@@ -506,13 +554,15 @@ class LibraryScreen(Screen):
         try:
             st = library.status()
             rows = library.store.file_rows()
+            collections = library.collections()
         except USER_ERRORS as e:
             summary.update(Text(f"Error: {e}", style="red"))
             return
+        self._show_collections(collections, library.collection)
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column()
-        grid.add_row("indexed", f"{st['files']} files, {st['chunks']} chunks, {len(st['failures'])} failed")
+        grid.add_row("indexed", f"{plural(st['files'], 'file')}, {plural(st['chunks'], 'chunk')}, {len(st['failures'])} failed")
         grid.add_row("folders", ", ".join(display_path(f) for f in st["folders"]) or "(none configured)")
         grid.add_row("data", display_path(st["data_dir"]))
         grid.add_row("models", f"embedding {st['embed_model']} · generator {st['generator']} ({st['model']})")
@@ -535,6 +585,36 @@ class LibraryScreen(Screen):
         self.query_one("#failures-title", Label).update(
             f"Failures ({len(st['failures'])})" if st["failures"] else "Failures: none"
         )
+
+    def _show_collections(self, collections: list[CollectionInfo], active: str) -> None:
+        table = self.query_one("#collections", DataTable)
+        first = not self.collections
+        keep = table.cursor_row
+        self.collections = collections
+        table.clear()
+        for c in collections:
+            files, chunks = ("?" if v is None else str(v) for v in (c.files, c.chunks))  # None: unreadable
+            table.add_row("●" if c.name == active else "", c.name, files, chunks, key=c.name)
+        names = [c.name for c in collections]
+        row = names.index(active) if first and active in names else keep
+        if collections:
+            table.move_cursor(row=min(max(row, 0), len(collections) - 1))
+        n = len(collections)
+        self.query_one("#collections-title", Label).update(
+            f"Collections ({n})  ● in use · {self.app.key_for('collections', self)}, enter: switch · "
+            f"{self.app.key_for('new_collection', self)}: new"
+        )
+
+    def action_collections(self) -> None:
+        self.query_one("#collections", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#collections")
+    def _collection_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.switch_collection(event.row_key.value)
+
+    def action_new_collection(self) -> None:
+        self.app.action_new_collection()
 
     def selected_path(self) -> str | None:
         table = self.query_one("#files", DataTable)
@@ -575,7 +655,7 @@ class LibraryScreen(Screen):
         app.from_thread(self._removed, target, files, chunks)
 
     def _removed(self, target: str, files: int, chunks: int) -> None:
-        self.app.notify(f"Removed {display_path(target)}: {files} file{'s' if files != 1 else ''}, {chunks} chunks.")
+        self.app.notify(f"Removed {display_path(target)}: {plural(files, 'file')}, {plural(chunks, 'chunk')}.")
         self.action_reload()
         self.app.refresh_status()
 
@@ -707,7 +787,7 @@ class ConversationsScreen(Screen):
             if ok:
                 self._delete_worker(self.app.library, info)
 
-        turns = f"{info.turns} turn{'s' if info.turns != 1 else ''}"
+        turns = plural(info.turns, 'turn')
         self.app.push_screen(
             ConfirmScreen(f"Delete the conversation “{info.title}” ({turns})?\nThis cannot be undone.", verb="delete"),
             confirmed,
@@ -921,7 +1001,7 @@ class HelpScreen(ModalScreen[None]):
         for title, rows in self.sections:
             table.add_row(Text(title, style="bold underline"), "")
             for keys, text in rows:
-                table.add_row(keys, text)
+                table.add_row(Text(keys), Text(text))  # not markup: "[n]" is text
             table.add_row("", "")
         with Vertical(id="help-box"):
             yield Label("Keys", id="help-title")
@@ -936,16 +1016,22 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class PathScreen(ModalScreen[str | None]):
-    """Type a file or folder to ingest."""
+class PromptScreen(ModalScreen[str | None]):
+    """Type one line: returns it (stripped), or None when cancelled or empty."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
+    def __init__(self, title: str, placeholder: str = "", hint: str = "enter to confirm · esc to cancel") -> None:
+        super().__init__()
+        self.title_text = title
+        self.placeholder = placeholder
+        self.hint = hint
+
     def compose(self) -> ComposeResult:
-        with Vertical(id="path-box", classes="modal-box"):
-            yield Label("Ingest a file or folder", classes="modal-title")
-            yield Input(placeholder="e.g. ~/Documents/manuals", id="path-input")
-            yield Label("enter to ingest · esc to cancel", classes="hint")
+        with Vertical(classes="modal-box"):
+            yield Label(self.title_text, classes="modal-title")
+            yield Input(placeholder=self.placeholder, id="prompt-input")
+            yield Label(self.hint, classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -957,6 +1043,13 @@ class PathScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class PathScreen(PromptScreen):
+    """Type a file or folder to ingest."""
+
+    def __init__(self) -> None:
+        super().__init__("Ingest a file or folder", "e.g. ~/Documents/manuals", "enter to ingest · esc to cancel")
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
+from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Markdown, ProgressBar, Static
 
@@ -17,6 +22,8 @@ from ..retrieve import Filters
 from ..types import Answer, Hit, Source
 
 __all__ = [
+    "citation_parser",
+    "citation_number",
     "display_path",
     "answer_clipboard_text",
     "filters_text",
@@ -34,6 +41,11 @@ __all__ = [
 
 
 # --- formatting helpers (pure) ---------------------------------------------------
+
+
+def plural(n: int, word: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def display_path(path: str | Path) -> str:
@@ -82,7 +94,7 @@ def answer_meta(answer: Answer, show_timings: bool) -> str:
         parts.append("not found in your documents")
     if answer.sources:
         n = len(answer.sources)
-        parts.append(f"{n} source{'s' if n != 1 else ''}" + (f", cites {', '.join(f'[{c}]' for c in cited)}" if cited else ""))
+        parts.append(plural(n, 'source') + (f", cites {', '.join(f'[{c}]' for c in cited)}" if cited else ""))
     if answer.model:
         parts.append(answer.model)
     if show_timings and answer.timings:
@@ -140,6 +152,75 @@ def answer_clipboard_text(answer: Answer) -> str:
                 where.append(f"lines {lines_of(h.start_line, h.end_line)}")
             lines.append(f"[{s.n}] {h.path}" + (f", {', '.join(where)}" if where else "") + (" (cited)" if s.cited else ""))
     return "\n".join(lines) + "\n"
+
+
+# --- citation links --------------------------------------------------------------
+
+# The markers check_citations keeps: [2] or [1, 3].
+_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+CITATION_SCHEME = "source:"
+
+
+def citation_number(href: str) -> int | None:
+    """The n of a citation link (``source:n``), else None."""
+    if href.startswith(CITATION_SCHEME) and href[len(CITATION_SCHEME):].isdigit():
+        return int(href[len(CITATION_SCHEME):])
+    return None
+
+
+def _citation_tokens(text: str) -> list[Token]:
+    out: list[Token] = []
+
+    def plain(t: str) -> None:
+        if t:
+            out.append(Token("text", "", 0, content=t))
+
+    def link(label: str, n: str) -> None:
+        out.append(Token("link_open", "a", 1, attrs={"href": f"{CITATION_SCHEME}{n}"}))
+        out.append(Token("text", "", 0, content=label))
+        out.append(Token("link_close", "a", -1))
+
+    pos = 0
+    for m in _CITATION.finditer(text):
+        plain(text[pos:m.start()])
+        numbers = re.split(r"\s*,\s*", m.group(1))
+        if len(numbers) == 1:
+            link(m.group(0), numbers[0])
+        else:  # [1, 3]: each number its own link
+            plain("[")
+            for i, n in enumerate(numbers):
+                plain(", " if i else "")
+                link(n, n)
+            plain("]")
+        pos = m.end()
+    plain(text[pos:])
+    return out
+
+
+def _link_citations(state: StateCore) -> None:
+    """A markdown-it core rule: citation markers in plain text become ``source:n`` links.
+
+    It works on parsed tokens, so code spans, code blocks and real links are left as
+    they are, and a marker streamed in two pieces is linked once it is complete.
+    """
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        children, in_link = [], 0
+        for token in block.children:
+            in_link += {"link_open": 1, "link_close": -1}.get(token.type, 0)
+            if token.type == "text" and not in_link and _CITATION.search(token.content):
+                children.extend(_citation_tokens(token.content))
+            else:
+                children.append(token)
+        block.children = children
+
+
+def citation_parser() -> MarkdownIt:
+    """Textual's Markdown parser plus citation links (the answer text itself is not changed)."""
+    parser = MarkdownIt("gfm-like")
+    parser.core.ruler.push("citation_links", _link_citations)
+    return parser
 
 
 # --- status line ----------------------------------------------------------------
@@ -205,9 +286,11 @@ class Welcome(Static):
     def show_state(self, status: dict, ingest_key: str, path_key: str, sample: str | None = None) -> None:
         """``sample``: the configured folder that is the bundled sample corpus, if it is one."""
         self.set_class(status["chunks"] == 0, "-empty")
+        collection = status.get("collection") or "default"
         t = Text()
         if status["chunks"] == 0:
-            t.append("Your library is empty.\n\n", style="bold")
+            t.append("Your library is empty.\n\n" if collection == "default" else f"The collection “{collection}” is empty.\n\n",
+                     style="bold")
             folders = [str(f) for f in status.get("folders") or []]
             missing = [f for f in folders if not Path(f).exists()]
             where = f" ([library] folders in {display_path(status['config'])})" if status.get("config") else ""
@@ -239,8 +322,10 @@ class Welcome(Static):
         else:
             files, chunks = status["files"], status["chunks"]
             t.append("Ask a question about your documents ", style="bold")
-            t.append(f"({files} file{'s' if files != 1 else ''}, {chunks} chunk{'s' if chunks != 1 else ''}).\n")
-            t.append("Answers cite passages as [n]; pick one in the sources table (tab, enter) to read it in context.")
+            where = f"collection {collection}: " if collection != "default" else ""
+            t.append(f"({where}{plural(files, 'file')}, {plural(chunks, 'chunk')}).\n")
+            t.append("Answers cite passages as [n]: click one, or pick it in the sources table (tab, enter), "
+                     "to read it in context.")
         self.update(t)
 
     def show_problem(self, message: str) -> None:
@@ -277,18 +362,23 @@ class SystemNote(Static):
 
 
 class AnswerView(Vertical):
-    """One answer: Markdown streamed piece by piece, then replaced by the checked text."""
+    """One answer: Markdown streamed piece by piece, then replaced by the checked text.
+
+    Its citation markers are links (``source:n``) to its own ``sources``; the screen
+    handles ``Markdown.LinkClicked``, so no link opens a browser by itself.
+    """
 
     def __init__(self, question: str) -> None:
         super().__init__()
         self.question = question
         self.answer: Answer | None = None
+        self.sources: list[Source] = []  # the passages retrieved, then those of the checked answer
         self._stream = None
         self._text: list[str] = []
         self.done = False
 
     def compose(self) -> ComposeResult:
-        yield Markdown("", classes="answer-text")
+        yield Markdown("", classes="answer-text", parser_factory=citation_parser, open_links=False)
         yield Static("", classes="answer-hint")
         yield Static("searching your documents…", classes="answer-meta")
 
@@ -315,6 +405,7 @@ class AnswerView(Vertical):
         await self._close_stream()
         self.done = True
         self.answer = answer
+        self.sources = list(answer.sources)
         self.set_class(not answer.grounded, "-not-found")
         await self.query_one(Markdown).update(answer.text)
         if not answer.grounded:
@@ -371,7 +462,14 @@ class ChatLog(VerticalScroll):
 
 
 class SourcesTable(DataTable):
-    """[n], file, page, lines, score, cited: the passages behind the current answer."""
+    """[n], file, page, lines, score, cited: the passages behind the current answer.
+
+    Enter reads the selected one; a digit n reads source [n].
+    """
+
+    BINDINGS = [
+        Binding(str(n), f"open_number({n})", f"Read [{n}]", show=False) for n in range(1, 10)
+    ]
 
     def __init__(self, **kw) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kw)
@@ -410,6 +508,20 @@ class SourcesTable(DataTable):
             if str(s.n) == key:
                 return s
         return None
+
+    def select_number(self, n: int) -> Source | None:
+        """Move the cursor to source [n]; None (and the cursor stays) if there is none."""
+        for row, s in enumerate(self.sources):
+            if s.n == n:
+                self.move_cursor(row=row)
+                return s
+        return None
+
+    def action_open_number(self, n: int) -> None:
+        if self.select_number(n) is not None:
+            self.action_select_cursor()  # as enter: RowSelected, which opens it
+        else:
+            self.app.bell()
 
 
 # --- ingest progress -----------------------------------------------------------------
@@ -464,7 +576,7 @@ def ingest_summary(what: str, report: IngestReport, show_timings: bool) -> Text:
     t = Text()
     t.append(f"Ingested {what}: ", style="bold")
     t.append(
-        f"{r.files_seen} files seen — {r.files_ingested} indexed, {r.files_unchanged} unchanged, "
+        f"{plural(r.files_seen, 'file')} seen — {r.files_ingested} indexed, {r.files_unchanged} unchanged, "
         f"{len(r.files_skipped)} skipped, {len(r.files_failed)} failed, {r.files_removed} removed; "
         f"{r.chunks_total} chunks in the library"
     )
