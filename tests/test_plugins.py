@@ -1,16 +1,21 @@
 """Plugins through entry points: the example and broken distributions, the contract suite, the rules.
 
-examples/assistant-example-plugins and examples/broken-plugin are installed into
-the running environment (once; an up-to-date install is left alone) and found
-through their entry points only. The install happens at collection, because the
+examples/assistant-example-plugins (installed by scripts/setup.sh) and
+examples/broken-plugin are found through their entry points only. Whichever is
+missing or stale is pip-installed into a folder of this test session only
+(``pip --target``), put first on sys.path and on PYTHONPATH for the CLI
+subprocesses, so the virtualenv never keeps the broken plugin (the demo would
+warn about it on every run). The install happens at collection, because the
 contract tests are parametrised over every plugin the registry finds.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.metadata as md
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -66,8 +71,19 @@ def _is_current(dist_name: str, src: Path, package: str) -> bool:
     return True
 
 
+SESSION_PLUGINS = Path(tempfile.mkdtemp(prefix="assistant-test-plugins-"))
+atexit.register(shutil.rmtree, SESSION_PLUGINS, ignore_errors=True)
+
+
+def _use_session_plugins() -> None:
+    if str(SESSION_PLUGINS) not in sys.path:
+        sys.path.insert(0, str(SESSION_PLUGINS))
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SESSION_PLUGINS), os.environ.get("PYTHONPATH")]))
+    importlib.invalidate_caches()
+
+
 def ensure_example_plugins() -> None:
-    """pip-install the example distributions that are missing or stale (a regular install, from a copy)."""
+    """pip-install the example distributions that are missing or stale into this session's folder (from a copy)."""
     stale = [(src, pkg) for name, (src, pkg) in EXAMPLE_DISTS.items() if not _is_current(name, src, pkg)]
     if not stale:
         return
@@ -77,11 +93,12 @@ def ensure_example_plugins() -> None:
             dst = Path(tmp) / src.name
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
             copies.append(str(dst))
-        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--force-reinstall", "-q", *copies]
+        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--upgrade",
+               "--target", str(SESSION_PLUGINS), "-q", *copies]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if r.returncode != 0:
             raise RuntimeError(f"installing the example plugins failed:\n{' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
-    importlib.invalidate_caches()
+    _use_session_plugins()
 
 
 ensure_example_plugins()  # at collection: the parametrisation below must see the example plugins
