@@ -41,39 +41,63 @@ class Chunker:
             )
         return self._splitters[size]
 
-    def chunks(self, path: str, content_hash: str, doc: Document) -> list[ChunkRow]:
+    def _split(self, text: str, size: int) -> list[tuple[str, int, int, int]]:
+        """(chunk text, start char, end char, tokens) for one section.
+
+        A section that fits in one chunk is what SentenceSplitter would return
+        too (the stripped text, found in the section), so it skips the splitter:
+        one tokenizer call instead of llama-index's node machinery, which was the
+        largest cost of ingest after the embedding itself for small files.
+        """
+        n = len(self.encode(text))
+        if n <= size:
+            body = text.strip()
+            start = text.find(body)
+            return [(body, start, start + len(body), n)]
         from llama_index.core.schema import Document as LIDocument
 
-        out: list[ChunkRow] = []
+        out = []
+        for node in self._splitter(size).get_nodes_from_documents([LIDocument(text=text)]):
+            start = node.start_char_idx if node.start_char_idx is not None else max(text.find(node.text), 0)
+            end = node.end_char_idx if node.end_char_idx is not None else start + len(node.text)
+            out.append((node.text, start, end, len(self.encode(node.text))))
+        return out
+
+    def chunks(self, path: str, content_hash: str, doc: Document) -> list[ChunkRow]:
+        return [row for row, _ in self.sized_chunks(path, content_hash, doc)]
+
+    def sized_chunks(self, path: str, content_hash: str, doc: Document) -> list[tuple[ChunkRow, int]]:
+        """The chunks, each with the token count of its ``embed_text`` (header and body counted apart).
+
+        Ingest batches texts of similar token counts together; the counts come
+        almost free here, where the sections are tokenized anyway.
+        """
+        out: list[tuple[ChunkRow, int]] = []
         for section in doc.sections:
             if not section.text.strip():
                 continue
             header = "\n".join(h for h in dict.fromkeys([doc.title, section.heading]) if h)
             # leave room for the title/heading line that is embedded with every chunk
-            room = self.chunk_size - (self.count_tokens(header) + 1 if header else 0)
+            header_tokens = self.count_tokens(header) if header else 0
+            room = self.chunk_size - (header_tokens + 1 if header else 0)
             size = max(64, room // 16 * 16)
-            nodes = self._splitter(size).get_nodes_from_documents([LIDocument(text=section.text)])
             text = section.text
-            for node in nodes:
-                start = node.start_char_idx if node.start_char_idx is not None else max(text.find(node.text), 0)
-                end = node.end_char_idx if node.end_char_idx is not None else start + len(node.text)
+            for body, start, end, body_tokens in self._split(text, size):
                 start_line = section.start_line + text.count("\n", 0, start)
                 end_line = section.start_line + text.count("\n", 0, max(start, end - 1))
-                body = node.text
                 embed_text = f"{header}\n{body}" if header else body
                 ord_ = len(out)
-                out.append(
-                    ChunkRow(
-                        id=chunk_id(path, content_hash, ord_),
-                        path=path,
-                        ord=ord_,
-                        text=body,
-                        embed_text=embed_text,
-                        text_hash=text_hash(embed_text),
-                        page=section.page,
-                        start_line=start_line,
-                        end_line=end_line,
-                        heading=section.heading,
-                    )
+                row = ChunkRow(
+                    id=chunk_id(path, content_hash, ord_),
+                    path=path,
+                    ord=ord_,
+                    text=body,
+                    embed_text=embed_text,
+                    text_hash=text_hash(embed_text),
+                    page=section.page,
+                    start_line=start_line,
+                    end_line=end_line,
+                    heading=section.heading,
                 )
+                out.append((row, header_tokens + body_tokens))
         return out

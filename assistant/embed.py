@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import numpy as np
 from .config import EmbeddingConfig
 
 __all__ = ["Embedder", "model_path"]
+
+_THREADS_LOCK = threading.Lock()
 
 
 def model_path(name: str) -> Path:
@@ -91,11 +94,14 @@ class Embedder:
         if self.cfg.backend == "torch" and threads:
             import torch
 
-            before = torch.get_num_threads()
-            if before != threads:
-                torch.set_num_threads(threads)
-                try:
-                    return self.embed([text])[0]
-                finally:
-                    torch.set_num_threads(before)
+            # torch's thread count is per process: one switch at a time, so two queries at once can
+            # never leave it at the query setting (an ingest embedding meanwhile runs on it briefly)
+            with _THREADS_LOCK:
+                before = torch.get_num_threads()
+                if before != threads:
+                    torch.set_num_threads(threads)
+                    try:
+                        return self.embed([text])[0]
+                    finally:
+                        torch.set_num_threads(before)
         return self.embed([text])[0]
