@@ -531,29 +531,26 @@ def test_snapshot_after_answer_wide(ingested, snap_compare):
 # --- conversations: follow-ups, persistence, open, delete ----------------------------------------
 
 
-def spy_ask_stream(lib: Library) -> list[tuple[str, dict]]:
-    """Record what the TUI passes to ``ask_stream``."""
+def record_calls(obj, method: str) -> list[tuple[str, dict]]:
+    """Record (first argument, keywords) of every call of ``obj.method``, which still runs."""
     calls: list[tuple[str, dict]] = []
-    original = lib.ask_stream
+    original = getattr(obj, method)
 
-    def spy(question, **kw):
-        calls.append((question, kw))
-        return original(question, **kw)
+    def spy(first, **kw):
+        calls.append((first, kw))
+        return original(first, **kw)
 
-    lib.ask_stream = spy
+    setattr(obj, method, spy)
     return calls
 
 
+def spy_ask_stream(lib: Library) -> list[tuple[str, dict]]:
+    """What the TUI passes to ``ask_stream``."""
+    return record_calls(lib, "ask_stream")
+
+
 def capture_notifications(app) -> list[tuple[str, dict]]:
-    seen: list[tuple[str, dict]] = []
-    original = app.notify
-
-    def spy(message, **kw):
-        seen.append((message, kw))
-        return original(message, **kw)
-
-    app.notify = spy
-    return seen
+    return record_calls(app, "notify")
 
 
 async def test_follow_up_passes_the_history_and_shows_the_query_used(ingested):

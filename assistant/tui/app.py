@@ -34,10 +34,15 @@ from .screens import (
 )
 from .widgets import SourcesTable, SystemNote, display_path, filters_text, ingest_summary, lines_of, plural
 
-__all__ = ["AssistantApp", "USER_ERRORS"]
+__all__ = ["AssistantApp", "USER_ERRORS", "error_text"]
 
 # Errors whose message is meant for the user: shown as they are, never as a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (LibraryError, LibraryLocked, ConfigError, StoreError, PluginError)
+
+
+def error_text(e: BaseException) -> str:
+    """What the UI says about an error: a user error's own message; anything else with its type."""
+    return str(e) if isinstance(e, USER_ERRORS) else f"{type(e).__name__}: {e}"
 
 
 class _IngestAborted(Exception):
@@ -135,10 +140,8 @@ class AssistantApp(App):
         ):
             try:
                 load()
-            except USER_ERRORS as e:
-                errors.append(f"cannot load {what}: {e}")
             except Exception as e:  # never a traceback in the UI
-                errors.append(f"cannot load {what}: {type(e).__name__}: {e}")
+                errors.append(f"cannot load {what}: {error_text(e)}")
         self.from_thread(self._warmup_done, errors)
 
     async def _warmup_done(self, errors: list[str]) -> None:
@@ -191,11 +194,8 @@ class AssistantApp(App):
             return None
         try:
             st = self.library.status()
-        except USER_ERRORS as e:
-            self.show_error(str(e))
-            return None
         except Exception as e:
-            self.show_error(f"{type(e).__name__}: {e}")
+            self.show_error(error_text(e))
             return None
         self.status_info = st
         if self._main is not None and self._main.ready:
@@ -223,10 +223,8 @@ class AssistantApp(App):
         if self.library is not None:
             try:
                 chunks = self.library.store.chunks_of(source.hit.path)
-            except USER_ERRORS as e:
-                self.show_error(str(e))
             except Exception as e:
-                self.show_error(f"{type(e).__name__}: {e}")
+                self.show_error(error_text(e))
         self.push_screen(ViewerScreen(source, chunks))
 
     # --- actions --------------------------------------------------------------------------
@@ -300,11 +298,8 @@ class AssistantApp(App):
         try:
             library = self.library.for_collection(name)
             st = library.status()  # opens it: an unusable store is said now, and the old one is kept
-        except USER_ERRORS as e:
-            self.show_error(str(e))
-            return False
         except Exception as e:
-            self.show_error(f"{type(e).__name__}: {e}")
+            self.show_error(error_text(e))
             return False
         self.library = library
         self.refresh_status()
@@ -466,11 +461,8 @@ class AssistantApp(App):
         except _IngestAborted:
             self.from_thread(self._ingest_done, what, None, "ingest cancelled; what was written so far is kept")
             return
-        except USER_ERRORS as e:
-            self.from_thread(self._ingest_done, what, None, str(e))
-            return
         except Exception as e:  # never a traceback in the UI
-            self.from_thread(self._ingest_done, what, None, f"{type(e).__name__}: {e}")
+            self.from_thread(self._ingest_done, what, None, error_text(e))
             return
         self.from_thread(self._ingest_done, what, report, None)
 

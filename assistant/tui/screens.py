@@ -277,7 +277,7 @@ class MainScreen(Screen):
     ) -> None:
         app = self.app
         worker = get_current_worker()
-        from .app import USER_ERRORS
+        from .app import error_text
 
         outcome: tuple[str, object] = ("error", "the answer ended without a result")
         stream = None
@@ -295,10 +295,8 @@ class MainScreen(Screen):
                 elif not app.from_thread(view.write, item):
                     outcome = ("stopped", None)
                     break
-        except USER_ERRORS as e:
-            outcome = ("error", str(e))
         except Exception as e:  # never a traceback in the UI
-            outcome = ("error", f"{type(e).__name__}: {e}")
+            outcome = ("error", error_text(e))
         finally:
             if stream is not None:
                 try:
@@ -642,15 +640,12 @@ class LibraryScreen(Screen):
     @work(thread=True, exclusive=True, group="remove", exit_on_error=False)
     def _remove_worker(self, target: str) -> None:
         app = self.app
-        from .app import USER_ERRORS
+        from .app import error_text
 
         try:
             files, chunks = app.library.remove(Path(target))
-        except USER_ERRORS as e:
-            app.from_thread(app.show_error, str(e))
-            return
         except Exception as e:
-            app.from_thread(app.show_error, f"{type(e).__name__}: {e}")
+            app.from_thread(app.show_error, error_text(e))
             return
         app.from_thread(self._removed, target, files, chunks)
 
