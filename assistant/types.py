@@ -17,6 +17,9 @@ __all__ = [
     "Hit",
     "Source",
     "Answer",
+    "VERIFIED",
+    "QUOTED",
+    "NOT_FOUND_HOW",
     "Retrieved",
     "GenerationRequest",
     "ModelInfo",
@@ -95,6 +98,12 @@ class Source:
         }
 
 
+# How an answer was made (``Answer.how``): the only three values.
+VERIFIED = "model-verified"  # the model's words; every number, date, code and name is in a passage it cites
+QUOTED = "quoted"  # whole sentences (or table rows) quoted from the cited passages
+NOT_FOUND_HOW = "not-found"  # the refusal: the documents do not contain the answer
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
@@ -106,6 +115,7 @@ class Answer:
     query: str | None = None  # the standalone query used for retrieval, if rewritten
     grounded: bool = True  # False when the documents held nothing relevant enough
     flags: list[str] = field(default_factory=list)  # e.g. "removed-invalid-citation"
+    how: str = VERIFIED  # VERIFIED | QUOTED | NOT_FOUND_HOW: shown to the user (a check mark only for VERIFIED)
 
 
 @dataclass(frozen=True)
