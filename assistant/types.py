@@ -21,6 +21,7 @@ __all__ = [
     "QUOTED",
     "NOT_FOUND_HOW",
     "Retrieved",
+    "Draft",
     "GenerationRequest",
     "ModelInfo",
     "Reader",
@@ -123,6 +124,16 @@ class Retrieved:
     """Yielded by ``ask_stream`` before the answer: the query used and the passages found."""
 
     query: str
+    sources: list[Source]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Yielded by ``ask_stream`` after ``Retrieved`` when a quoted answer is ready before the
+    model's: show it at once. It is provisional, like the model's text pieces that may follow;
+    the final ``Answer`` is the only authoritative text and replaces both."""
+
+    text: str
     sources: list[Source]
 
 
