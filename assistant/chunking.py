@@ -24,6 +24,13 @@ def chunk_id(path: str, content_hash: str, ord_: int) -> str:
     return hashlib.sha256(f"{path}\0{content_hash}\0{ord_}".encode()).hexdigest()[:32]
 
 
+def _tabular(text: str) -> bool:
+    """Mostly table rows ("a: 1 · b: 2" or "a | b"): cut between rows, never inside one."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    rows = sum(1 for line in lines if " · " in line or line.count(" | ") >= 1)
+    return len(lines) >= 3 and rows >= 0.6 * len(lines)
+
+
 class Chunker:
     def __init__(self, count_tokens: Callable[[str], int], encode: Callable[[str], list], chunk_size: int, overlap: int):
         self.count_tokens = count_tokens
@@ -50,6 +57,8 @@ class Chunker:
         largest cost of ingest after the embedding itself for small files.
         """
         n = len(self.encode(text))
+        if n > size and _tabular(text):
+            return self._pack_lines(text, size)
         if n <= size:
             body = text.strip()
             start = text.find(body)
@@ -61,6 +70,30 @@ class Chunker:
             start = node.start_char_idx if node.start_char_idx is not None else max(text.find(node.text), 0)
             end = node.end_char_idx if node.end_char_idx is not None else start + len(node.text)
             out.append((node.text, start, end, len(self.encode(node.text))))
+        return out
+
+    def _pack_lines(self, text: str, size: int) -> list[tuple[str, int, int, int]]:
+        """Whole lines (table rows) packed into chunks of at most ``size`` tokens; a row longer
+        than that goes through the sentence splitter alone."""
+        out: list[tuple[str, int, int, int]] = []
+        start, used, pos, end = None, 0, 0, 0
+        for line in text.split("\n"):
+            n = len(self.encode(line)) if line.strip() else 0
+            if start is not None and used + n > size:
+                body = text[start:end]
+                out.append((body, start, end, used))
+                start, used = None, 0
+            if line.strip():
+                if n > size:
+                    out.extend((b, pos + s, pos + e, t) for b, s, e, t in self._split(line, size))
+                else:
+                    if start is None:
+                        start = pos
+                    used += n
+                    end = pos + len(line)
+            pos += len(line) + 1
+        if start is not None:
+            out.append((text[start:end], start, end, used))
         return out
 
     def chunks(self, path: str, content_hash: str, doc: Document) -> list[ChunkRow]:

@@ -109,19 +109,15 @@ def _source_line(s) -> str:
 
 
 def cmd_ask(args) -> int:
-    from .types import Answer, Retrieved
+    from .types import QUOTED, VERIFIED, Answer
 
     lib = _library(args)
     question = " ".join(args.question)
     answer = None
     for item in lib.ask_stream(question, filters=_filters(args), top_k=args.top_k):
         if isinstance(item, Answer):
-            answer = item
-        elif isinstance(item, Retrieved):
-            continue
-        elif not args.json:
-            sys.stdout.write(item)
-            sys.stdout.flush()
+            answer = item  # the quote shown early and the model's provisional pieces are not printed:
+            # a script reads one checked answer
     assert answer is not None
     if args.json:
         _print_json(
@@ -134,14 +130,14 @@ def cmd_ask(args) -> int:
                 "embed_model": answer.embed_model,
                 "query": answer.query or answer.question,
                 "grounded": answer.grounded,
+                "how": answer.how,
                 "flags": answer.flags,
             }
         )
         return EXIT_OK
-    print()
-    if "extractive-fallback" in answer.flags:
-        reason = next((f for f in answer.flags if f.startswith("unsupported")), "the model gave no answer")
-        print(f"\nChecked answer ({reason}; quoting the passages instead):\n{answer.text}")
+    print(answer.text)
+    cited = ", ".join(f"[{s.n}]" for s in answer.sources if s.cited)
+    print({VERIFIED: f"\u2713 verified against {cited}", QUOTED: f"quoted from {cited}"}.get(answer.how, "not found in your documents"))
     print("\nSources:")
     for s in answer.sources:
         print("  " + _source_line(s))

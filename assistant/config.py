@@ -79,6 +79,15 @@ class GenerationConfig:
 
 
 @dataclass
+class AnswerConfig:
+    passages: int = 8  # retrieved passages the answerer splits into sentences and table rows
+    excerpts: int = 3  # the best sentences/rows shown to the model and listed as sources
+    model: str = "verify"  # verify: the model's answer replaces the quote only when verified | off: quote only
+    min_coverage: float = 0.3  # share of the question's terms the answering passage must hold, else "not found"
+    min_score: float = 0.5  # the best sentence's score below which the answer is "not found"
+
+
+@dataclass
 class StoreConfig:
     kind: str = "embedded"  # embedded | http
     host: str = "localhost"
@@ -94,6 +103,7 @@ class Config:
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Where the file was read from (None: built-in defaults); relative paths resolve against it.
@@ -121,6 +131,7 @@ _CHOICES = {
     ("retrieval", "mode"): ("dense", "keyword", "hybrid"),
     ("retrieval", "fusion"): ("rrf", "weighted"),
     ("generation", "prompt_style"): ("auto", "chat", "completion"),
+    ("answer", "model"): ("verify", "off"),
     ("embedding", "backend"): ("torch", "onnx"),
     ("store", "kind"): ("embedded", "http"),
 }
@@ -213,6 +224,9 @@ def _check_ranges(cfg: Config) -> None:
         ("retrieval.candidates", cfg.retrieval.candidates >= cfg.retrieval.top_k),
         ("generation.n_ctx", cfg.generation.n_ctx >= 256),
         ("generation.max_tokens", cfg.generation.max_tokens >= 1),
+        ("answer.passages", cfg.answer.passages >= 1),
+        ("answer.excerpts", 1 <= cfg.answer.excerpts <= 10),
+        ("answer.min_coverage", 0.0 <= cfg.answer.min_coverage <= 1.0),
     ]
     for key, ok in checks:
         if not ok:

@@ -23,6 +23,8 @@ __all__ = ["standalone_query", "Conversations", "ConversationInfo", "Turn"]
 _WORD = re.compile(r"[\w][\w\-.]*\w|\w")
 _FOLLOW_UP_START = re.compile(r"^\s*(and|also|what about|how about|but|so|then|ok|okay)\b", re.I)
 _PRONOUNS = {"it", "its", "they", "their", "them", "this", "that", "these", "those", "he", "she", "his", "her", "there", "one"}
+_FILLER = {"year", "which", "what", "does", "did", "that", "this", "the", "with", "from", "about", "much", "many",
+           "long", "when", "where", "there", "have", "has", "was", "were", "will", "would"}
 _QUESTION_WORDS = {"what", "how", "when", "where", "who", "which", "why", "is", "are", "does", "do", "can", "and", "in", "on", "at"}
 
 
@@ -50,6 +52,11 @@ def standalone_query(question: str, history: list[Answer] | None) -> str:
         return question
     previous = history[-1].query or history[-1].question
     named = [w for w in _named_things(previous) if w.lower() not in words]
+    own = [w for w in words if w not in _QUESTION_WORDS and w not in _PRONOUNS and w not in _FILLER and len(w) > 2]
+    if not own:  # "In which year?": nothing of its own but the kind of answer; carry the whole subject
+        named = list(dict.fromkeys(named + [w for w in _WORD.findall(previous)
+                                            if w.lower() not in _QUESTION_WORDS and w.lower() not in _FILLER
+                                            and len(w) > 3 and w.lower() not in words]))
     if not named:  # nothing named before: carry the previous question's content words
         named = [w for w in _WORD.findall(previous) if w.lower() not in _QUESTION_WORDS and len(w) > 3]
     return f"{question.strip()} ({' '.join(named)})" if named else question

@@ -248,14 +248,35 @@ def _path_matches(path: str, wanted: Iterable[str]) -> bool:
     return any(path == w or path.endswith("/" + w.lstrip("/")) for w in wanted)
 
 
+def _answer_part(text: str) -> str:
+    """The answer without its note on an older version (that note quotes another file on purpose)."""
+    return text.split(" An older version, `", 1)[0]
+
+
+def unsupported(answer) -> list[str]:
+    """Facts (numbers, dates, codes, names) of a non-refusal answer that no cited passage holds."""
+    from .facts import facts
+
+    cited = "\n".join(f"{s.hit.heading or ''}\n{s.hit.text}" for s in answer.sources if s.cited)
+    return facts(_answer_part(answer.text)).missing_from(facts(cited), cited)
+
+
 def evaluate_qa(library, items: list[dict]) -> dict:
-    from .answer import NOT_FOUND
+    """Every question through ``Library.ask`` (the path the CLI and TUI take).
+
+    An answer is right when it holds one of ``must_contain`` and none of ``must_not_contain``;
+    a question with no ``source_files`` is right when refused. A citation is right only when a
+    cited passage is from one of ``source_files`` and itself holds the answer. ``unsupported_rate``
+    is the share of non-refusal answers with a fact that no cited passage holds.
+    """
+    from .types import NOT_FOUND_HOW
 
     by_id = {it["id"]: it for it in items}
     answers: dict[str, object] = {}
     results = []
     first_tokens, totals = [], []
     answerable_ok, answerable_n, refusal_ok, refusal_n = 0, 0, 0, 0
+    non_refusals, unsupported_n = 0, 0
     for it in items:
         history = []
         prev = it.get("follows")
@@ -266,12 +287,18 @@ def evaluate_qa(library, items: list[dict]) -> dict:
         answers[it["id"]] = ans
         first_tokens.append(ans.timings.get("first_token_s", 0.0))
         totals.append(ans.timings.get("total_s", 0.0))
-        refused = ans.text.strip() == NOT_FOUND or not ans.grounded
+        refused = ans.how == NOT_FOUND_HOW or not ans.grounded
         bad = _contains(ans.text, it.get("must_not_contain") or [])
         sources = it.get("source_files") or []
+        missing = [] if refused else unsupported(ans)
+        if not refused:
+            non_refusals += 1
+            unsupported_n += bool(missing)
         if sources:
-            correct = _contains(ans.text, it.get("must_contain") or []) and not bad
-            cited_ok = any(s.cited and _path_matches(s.hit.path, sources) for s in ans.sources)
+            want = it.get("must_contain") or []
+            correct = _contains(_answer_part(ans.text), want) and not bad
+            cited_ok = any(s.cited and _path_matches(s.hit.path, sources) and _contains(s.hit.text, want)
+                           for s in ans.sources)
             answerable_n += 1
             answerable_ok += cited_ok
         else:  # not in the documents: the right answer is a refusal
@@ -279,13 +306,26 @@ def evaluate_qa(library, items: list[dict]) -> dict:
             cited_ok = None
             refusal_n += 1
             refusal_ok += refused
-        results.append({"id": it["id"], "answer": ans.text, "sources": [s.hit.path for s in ans.sources],
-                        "correct": correct, "cited_ok": cited_ok})
+        results.append({
+            "id": it["id"], "kind": it.get("kind", ""), "question": it["question"], "answer": ans.text,
+            "how": ans.how, "correct": correct, "cited_ok": cited_ok, "unsupported": missing,
+            "sources": [{"n": s.n, "path": s.hit.path, "page": s.hit.page, "start_line": s.hit.start_line,
+                         "end_line": s.hit.end_line, "cited": s.cited} for s in ans.sources],
+        })
     n = len(results)
+    kinds: dict[str, list[bool]] = {}
+    for r in results:
+        kinds.setdefault(r["kind"] or "-", []).append(r["correct"])
+    hows: dict[str, int] = {}
+    for r in results:
+        hows[r["how"]] = hows.get(r["how"], 0) + 1
     return {
         "answer_accuracy": round(sum(r["correct"] for r in results) / n, 4) if n else 0.0,
         "citation_accuracy": round(answerable_ok / answerable_n, 4) if answerable_n else None,
         "refusal_accuracy": round(refusal_ok / refusal_n, 4) if refusal_n else None,
+        "unsupported_rate": round(unsupported_n / non_refusals, 4) if non_refusals else 0.0,
+        "by_kind": {k: {"questions": len(v), "accuracy": round(sum(v) / len(v), 4)} for k, v in sorted(kinds.items())},
+        "how": hows,
         "first_token_p50_s": round(percentile(first_tokens, 50), 3),
         "total_p50_s": round(percentile(totals, 50), 3),
         "questions": n,
@@ -329,14 +369,18 @@ def _print_qa(res: dict) -> None:
     for r in res["results"]:
         mark = "ok " if r["correct"] else "BAD"
         cite = {True: "cited", False: "not cited", None: "-"}[r["cited_ok"]]
-        print(f"  {mark} {r['id']:<6} [{cite}] {r['answer'][:100]}")
+        print(f"  {mark} {r['id']:<6} {r['kind'][:14]:<14} {r['how']:<14} [{cite}] {r['answer'][:100]}")
 
     def pct(v):
         return "n/a" if v is None else f"{v:.1%}"
 
     print(f"{res['questions']} questions: answers {pct(res['answer_accuracy'])}, "
-          f"citations {pct(res['citation_accuracy'])}, refusals {pct(res['refusal_accuracy'])}; "
+          f"citations {pct(res['citation_accuracy'])}, refusals {pct(res['refusal_accuracy'])}, "
+          f"unsupported {pct(res['unsupported_rate'])}; "
           f"first token p50 {res['first_token_p50_s']:.2f} s, total p50 {res['total_p50_s']:.2f} s")
+    if len(res["by_kind"]) > 1:
+        print("by kind: " + ", ".join(f"{k} {v['accuracy']:.0%} of {v['questions']}" for k, v in res["by_kind"].items()))
+    print("how: " + ", ".join(f"{k} {v}" for k, v in sorted(res["how"].items())))
     print(f"note: {FOLLOW_UP_RULE}")
 
 

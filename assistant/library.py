@@ -6,30 +6,19 @@ import dataclasses
 import re
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .answer import (
-    NOT_FOUND,
-    PromptBuilder,
-    attribute,
-    check_citations,
-    extractive_answer,
-    pack_passages,
-    stream_checked,
-    uncovered_terms,
-    unsupported_numbers,
-)
+from .answer import Answerer
 from .config import Config, load_config
 from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_lock
 from .plugins import PluginRegistry
 from .retrieve import Filters, Retriever
 from .store import Store
 from .conversation import Conversations, standalone_query
-from .types import Answer, Hit, Retrieved, Source
+from .types import Answer, Draft, Hit, Retrieved
 
 __all__ = ["Library", "LibraryError", "CollectionInfo", "check_collection_name", "list_collections"]
 
@@ -214,74 +203,21 @@ class Library:
         filters: Filters | None = None,
         top_k: int | None = None,
         mode: str | None = None,
-    ) -> Iterator[Retrieved | str | Answer]:
-        """Yields ``Retrieved`` (the query used and the passages), text pieces as the model
-        produces them, then the final checked ``Answer``. ``history`` holds the earlier
-        answers of the conversation; a follow-up is made standalone for retrieval."""
+    ) -> Iterator[Retrieved | Draft | str | Answer]:
+        """Yields ``Retrieved`` (the query used and the passages), a ``Draft`` (the quoted answer,
+        at once), text pieces as the model produces them (provisional), then the final checked
+        ``Answer`` (see ``assistant.answer.Answerer``). ``history`` holds the earlier answers of
+        the conversation; a follow-up is made standalone for retrieval."""
         question = question.strip()
         if not question:
             raise LibraryError("the question is empty")
         self._require_index()
-        cfg = self.config
-        gen = self.generator
-        info = gen.info()  # loads the model: not part of the question's time
-        embed_name = self.embedder.name
+        if self.config.answer.model == "verify":
+            self.generator.info()  # loads the model: not part of the question's time
         self.warm_up_search()  # one-off set-up costs are not the question's time
-        query = standalone_query(question, history)
-        used = query if query != question else None
-        t0 = time.perf_counter()
-        hits, best_dense = self.retriever.search(query, top_k=top_k, mode=mode, filters=filters)
-        t_retrieve = time.perf_counter() - t0
-        missing = uncovered_terms(query, hits)
-        if not hits or best_dense < cfg.retrieval.min_dense_similarity or missing:
-            sources = [Source(i, h) for i, h in enumerate(hits, 1)]
-            yield Retrieved(query, sources)
-            yield NOT_FOUND
-            total = time.perf_counter() - t0
-            yield Answer(question, NOT_FOUND, sources,
-                         {"retrieve_s": t_retrieve, "first_token_s": total, "total_s": total},
-                         info.name, embed_name, query=used, grounded=False,
-                         flags=[f"not-in-passages: {', '.join(missing)}"] if missing else [])
-            return
-        builder = PromptBuilder(info, cfg.generation.prompt_style)
-        count = getattr(gen, "count_tokens", None) or (lambda s: len(s) // 3 + 1)
-        budget = info.context_length - cfg.generation.max_tokens - count(builder.overhead(question)) - 16
-        packed = pack_passages(hits, budget, count)
-        yield Retrieved(query, [Source(i, h) for i, h in enumerate(packed, 1)])
-        request = builder.request(query if used else question, packed, cfg.generation.max_tokens, cfg.generation.temperature)
-        pieces: list[str] = []
-        first = None
-        stream = stream_checked(gen.stream(request))
-        while True:
-            try:
-                piece = next(stream)
-            except StopIteration:
-                break
-            except Exception as e:  # a backend that fails (a server down, a model error) is a user-facing error
-                raise LibraryError(f"the generator '{cfg.generation.generator}' failed: {e}") from e
-            if first is None:
-                first = time.perf_counter() - t0
-            pieces.append(piece)
-            yield piece
-        total = time.perf_counter() - t0
-        sources = [Source(i, h) for i, h in enumerate(packed, 1)]
-        text, cited, flags = check_citations("".join(pieces), len(sources))
-        made_up = unsupported_numbers(text, packed) if text else []
-        if not text or made_up:
-            if made_up:
-                flags.append(f"unsupported-numbers: {', '.join(made_up)}")
-            text = extractive_answer(query, sources)
-            flags.append("extractive-fallback")
-            _, cited, _ = check_citations(text, len(sources))
-        elif not cited:
-            n = attribute(text, sources)
-            if n:
-                cited = {n}
-                flags.append("attributed-citation")
-        sources = [Source(s.n, s.hit, s.n in cited) for s in sources]
-        yield Answer(question, text, sources,
-                     {"retrieve_s": t_retrieve, "first_token_s": first or total, "total_s": total},
-                     info.name, embed_name, query=used, flags=flags)
+        answerer = Answerer(self.config, self.retriever, self.embedder,
+                            self.generator if self.config.answer.model == "verify" else None, self.store)
+        yield from answerer.stream(question, standalone_query(question, history), top_k=top_k, mode=mode, filters=filters)
 
     def ask(self, question: str, **kw) -> Answer:
         """``ask_stream`` run to the end: the checked Answer."""

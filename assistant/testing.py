@@ -73,6 +73,7 @@ class FakeGenerator:
             text = self.reply
         else:
             prompt = request.prompt or "\n".join(m["content"] for m in request.messages or [])
+            prompt = prompt[prompt.rfind("[1] "):]  # past a worked example, the passages asked about
             m = re.search(r'\[1\][^\n]*\n"""\n(.*?)(?:\n"""|$)', prompt, re.S)
             q = re.search(r"Question: (.*)", prompt)
             words = set(_WORD.findall(q.group(1).lower())) if q else set()

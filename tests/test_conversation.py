@@ -17,9 +17,9 @@ def _a(question, query=None):
     [
         ("What is the charge time of the K3?", "And how much does it cost?", "And how much does it cost? (K3)"),
         ("When was the PA-29 adapter recalled?", "What about its replacement?", "What about its replacement? (PA-29)"),
-        ("Who founded Larkspur Robotics?", "In which year?", "In which year? (Larkspur Robotics)"),  # short, nothing named
+        ("Who founded Larkspur Robotics?", "In which year?", "In which year? (Larkspur Robotics founded)"),  # nothing of its own: the whole subject  # short, nothing named
         ("Who founded Larkspur Robotics?", "Where is the company based?", "Where is the company based?"),
-        ("Who founded Larkspur Robotics?", "And when did they do it?", "And when did they do it? (Larkspur Robotics)"),
+        ("Who founded Larkspur Robotics?", "And when did they do it?", "And when did they do it? (Larkspur Robotics founded)"),
         ("What is the charge time of the K3?", "What is the price of the K2?", "What is the price of the K2?"),
         ("how long does charging take?", "and how much does it cost?", "and how much does it cost? (long charging take)"),
     ],

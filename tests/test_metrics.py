@@ -108,12 +108,14 @@ def test_qa_scoring_with_a_stub_library():
     from assistant.evaluate import evaluate_qa
     from assistant.types import Answer, Hit, Source
 
-    def hit(path):
-        return Hit("c", path, "text", 1.0)
+    def hit(path, text="text"):
+        return Hit("c", path, text, 1.0)
 
     replies = {
-        "What is the price?": ("It costs 1,249 EUR [1].", [Source(1, hit("/x/corpora/manual.md"), True)], True),
+        "What is the price?": ("It costs 1,249 EUR [1].", [Source(1, hit("/x/corpora/manual.md", "Price: 1,249 EUR"), True)], True),
         "And the colour?": ("Green [1].", [Source(1, hit("/x/corpora/other.md"), True)], True),
+        "What is the weight?": ("It weighs 12.5 kg [1].", [Source(1, hit("/x/corpora/manual.md", "Weight: 11.8 kg, not 12.5"), False),
+                                                          Source(2, hit("/x/corpora/manual.md", "Weight: 11.8 kg"), True)], True),
         "Who is the CFO?": (NOT_FOUND, [Source(1, hit("/x/corpora/manual.md"))], False),
         "When is 3.5 out?": ("Soon [1].", [Source(1, hit("/x/corpora/manual.md"), True)], True),
     }
@@ -131,17 +133,23 @@ def test_qa_scoring_with_a_stub_library():
          "must_not_contain": ["green"], "source_files": ["corpora/manual.md"]},
         {"id": "c", "question": "Who is the CFO?", "must_contain": [], "source_files": []},
         {"id": "d", "question": "When is 3.5 out?", "must_contain": [], "source_files": []},
+        # 12.5 is in a passage, but not in the one the answer cites: unsupported, and not a right citation
+        {"id": "e", "question": "What is the weight?", "must_contain": ["12.5"], "source_files": ["corpora/manual.md"]},
     ]
     res = evaluate_qa(StubLibrary(), items)
     assert asked[1] == ("And the colour?", ["What is the price?"])  # a follow-up is asked in its conversation
     assert [(r["id"], r["correct"], r["cited_ok"]) for r in res["results"]] == [
-        ("a", True, True), ("b", False, False), ("c", True, None), ("d", False, None)]
-    assert res["answer_accuracy"] == 0.5
-    assert res["citation_accuracy"] == 0.5
+        ("a", True, True), ("b", False, False), ("c", True, None), ("d", False, None), ("e", True, False)]
+    assert [r["unsupported"] for r in res["results"]] == [[], ["green"], [], ["soon"], ["12.5"]]  # names count too
+    assert res["unsupported_rate"] == round(3 / 4, 4)  # of the four answers that are not refusals
+    assert res["answer_accuracy"] == 0.6
+    assert res["citation_accuracy"] == round(1 / 3, 4)
     assert res["refusal_accuracy"] == 0.5
-    assert res["questions"] == 4 and res["total_p50_s"] == 1.0
-    assert set(res) == {"answer_accuracy", "citation_accuracy", "refusal_accuracy", "first_token_p50_s",
-                        "total_p50_s", "questions", "results"}
+    assert res["questions"] == 5 and res["total_p50_s"] == 1.0
+    assert res["results"][0]["sources"] == [{"n": 1, "path": "/x/corpora/manual.md", "page": None, "start_line": None,
+                                             "end_line": None, "cited": True}]
+    assert set(res) == {"answer_accuracy", "citation_accuracy", "refusal_accuracy", "unsupported_rate", "by_kind",
+                        "how", "first_token_p50_s", "total_p50_s", "questions", "results"}
 
 
 def test_weighted_fusion_scales_by_best_and_fills_missing_with_the_cut():

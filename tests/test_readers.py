@@ -99,7 +99,7 @@ def test_structure_titles_and_headings(tmp_path):
     assert [s.page for s in pdf.sections] == [1, 2] and pdf.metadata["pages"] == 2
     docx = read(by_suffix[".docx"][0])
     assert docx.title == "Spindlewort Handbook"
-    assert "Gasket | 3" in docx.sections[1].text
+    assert "Part: Gasket · Count: 3" in docx.sections[1].text  # a table row carries its header names
     epub = read(by_suffix[".epub"][0])
     assert epub.title == "Lanterns of Eskerholm" and headings(epub) == ["Arrival", "The Lanterns"]
     eml = read(by_suffix[".eml"][0])
@@ -110,7 +110,7 @@ def test_structure_titles_and_headings(tmp_path):
     assert headings(mbox) == ["Lunch plans", "Warehouse count"]
     assert "\nFrom now on we count weekly." in mbox.sections[1].text  # mbox ">From " quoting undone
     csv_doc = read(by_suffix[".csv"][0])
-    assert "site: Cedar; region: east; note: The snarfle" in csv_doc.sections[0].text
+    assert "site: Cedar · region: east · note: The snarfle" in csv_doc.sections[0].text
     nb = read(by_suffix[".ipynb"][0])
     assert nb.title == "Analysis of Pondwick"
     assert headings(nb) == ["cell 1 (markdown)", "cell 2 (code)", "cell 3 (markdown)"]
@@ -124,7 +124,7 @@ def test_csv_sections_group_rows_on_their_file_lines(tmp_path):
     path.write_text("n;square\n" + "".join(f"{i};{i * i}\n" for i in range(1, 46)), encoding="utf-8")
     doc = CsvReader(rows_per_section=20).read(path)
     assert [s.start_line for s in doc.sections] == [2, 22, 42]
-    assert doc.sections[1].text.split("\n")[0] == "n: 21; square: 441"  # ';' was sniffed
+    assert doc.sections[1].text.split("\n")[0] == "n: 21 · square: 441"  # ';' was sniffed
     assert CsvReader(max_rows=5).read(path).metadata["truncated_at_rows"] == 5
 
 
@@ -140,7 +140,7 @@ def test_eml_with_html_body_and_csv_attachment(tmp_path):
     doc = read(path)
     assert doc.sections[0].text == "Subject: Quarterly grommets\n\nHello there\nBye"
     assert doc.sections[1].heading == "attachment: stock.csv"
-    assert locate(doc, "item: widget; qty: 9") == [(None, 3, "attachment: stock.csv")]
+    assert locate(doc, "item: widget · qty: 9") == [(None, 3, "attachment: stock.csv")]
 
 
 # --- bad input -----------------------------------------------------------------
@@ -206,7 +206,7 @@ def test_cp1252_text(tmp_path):
 def test_latin1_csv(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("ville,note\nGenève,très étrange été\nZürich,schön\n".encode("latin-1"))
-    assert locate(read(path), "ville: Genève; note: très étrange été") == [(None, 2, None)]
+    assert locate(read(path), "ville: Genève · note: très étrange été") == [(None, 2, None)]
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])

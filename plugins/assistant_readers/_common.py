@@ -23,6 +23,7 @@ __all__ = [
     "section_from_lines",
     "split_at_headings",
     "stack_blocks",
+    "row_with_headers",
 ]
 
 _BOMS = (
@@ -172,3 +173,19 @@ def stack_blocks(blocks: list[tuple[str, str | None]], *, first_line: int = 1, p
             sections.append(replace(section, start_line=line))
             line += section.text.count("\n") + 2
     return sections
+
+
+def row_with_headers(header: list[str], row: list[str]) -> str:
+    """One table row that says what each value is: "Product: Ferrow 3 · Weight: 12.8 kg · SKU: FR-3-BL".
+
+    A retrieved row then answers on its own, without the header row it came under.
+    Empty cells are left out; a column with no header name is "column N".
+    """
+    pairs = []
+    for i, value in enumerate(row):
+        value = " ".join(value.split())
+        if not value:
+            continue
+        name = " ".join(header[i].split()) if i < len(header) and header[i].strip() else f"column {i + 1}"
+        pairs.append(f"{name}: {value}")
+    return " · ".join(pairs)

@@ -1,4 +1,4 @@
-"""CSV and TSV (.csv, .tsv): each row as "header1: value1; header2: value2".
+"""CSV and TSV (.csv, .tsv): each row as "header1: value1 · header2: value2".
 
 The first row is the header. Rows are grouped into Sections of ``rows_per_section``
 rows; ``start_line`` is the file line of the section's first row, and a row
@@ -15,18 +15,13 @@ from typing import ClassVar
 
 from assistant.types import Document, ReaderError, Section
 
-from ._common import empty, read_text
+from ._common import empty, read_text, row_with_headers
 
 csv.field_size_limit(16 * 1024 * 1024)
 
 
 def _render(header: list[str], row: list[str]) -> str:
-    pairs = []
-    for i, value in enumerate(row):
-        name = header[i].strip() if i < len(header) and header[i].strip() else f"column {i + 1}"
-        if value.strip():
-            pairs.append(f"{name}: {value.strip()}")
-    return "; ".join(pairs)
+    return row_with_headers(header, [v.replace("\n", " ") for v in row])
 
 
 class CsvReader:

@@ -1,7 +1,7 @@
 """Word documents (.docx) via python-docx: paragraphs and tables in body order.
 
 The extracted text has one line per non-empty paragraph (a manual line break
-starts a new line) and one line per table row ("cell | cell"); ``start_line``
+starts a new line) and one line per table row (the header row "a | b", then "a: 1 · b: 2"); ``start_line``
 counts lines of that text. Paragraphs styled "Title" or "Heading N" start
 sections. The title is the core-properties title, else the first Title paragraph.
 """
@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from assistant.types import Document, ReaderError
 
-from ._common import empty, is_empty_file, split_at_headings
+from ._common import empty, is_empty_file, row_with_headers, split_at_headings
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.I)
 
@@ -32,14 +32,23 @@ def _level(paragraph) -> int | None:
     return None
 
 
-def _row_text(row) -> str:
+def _cells(row) -> list[str]:
     cells, seen = [], set()
     for cell in row.cells:
         if id(cell._tc) in seen:  # a merged cell is returned once per grid column
             continue
         seen.add(id(cell._tc))
         cells.append(" ".join(cell.text.split()))
-    return " | ".join(cells)
+    return cells
+
+
+def _table_lines(table) -> list[str]:
+    """The header row as "a | b | c", then each row with its header names (see row_with_headers)."""
+    rows = [_cells(r) for r in table.rows]
+    rows = [r for r in rows if any(r)]
+    if len(rows) < 2 or not all(rows[0]):
+        return [" | ".join(r) for r in rows]
+    return [" | ".join(rows[0])] + [row_with_headers(rows[0], r) for r in rows[1:]]
 
 
 class DocxReader:
@@ -65,8 +74,7 @@ class DocxReader:
         first_title = None
         for block in blocks:
             if isinstance(block, Table):
-                rows = [_row_text(row) for row in block.rows]
-                lines.extend(r for r in rows if r.strip(" |"))
+                lines.extend(_table_lines(block))
                 continue
             text = block.text.replace("\r", "\n")
             parts = [p.strip() for p in text.split("\n") if p.strip()]

@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruct
 
 from assistant.types import Document
 
-from ._common import empty, read_text, split_at_headings
+from ._common import empty, read_text, split_at_headings, row_with_headers
 
 _HIDDEN = ["script", "style", "noscript", "template", "head", "iframe", "object", "svg"]
 _BLOCK = [
@@ -50,6 +50,13 @@ def html_to_lines(markup: str | bytes) -> tuple[str | None, list[str], list[tupl
             s.replace_with(s.replace(_MARK, ""))
     for br in soup.find_all("br"):
         br.replace_with("\n")
+    for table in soup.find_all("table"):
+        rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
+        cells = [[_clean(c.get_text(" ")) for c in tr.find_all(["td", "th"], recursive=False)] for tr in rows]
+        if len(rows) >= 2 and cells[0] and all(cells[0]):
+            for tr, row in zip(rows[1:], cells[1:]):  # each row says what its values are
+                tr.clear()
+                tr.append(row_with_headers(cells[0], row))
     for tr in soup.find_all("tr"):
         for cell in tr.find_all(["td", "th"], recursive=False)[1:]:
             cell.insert_before(" | ")

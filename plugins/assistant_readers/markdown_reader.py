@@ -15,7 +15,33 @@ from markdown_it import MarkdownIt
 
 from assistant.types import Document
 
-from ._common import empty, read_text, split_at_headings
+from ._common import empty, read_text, row_with_headers, split_at_headings
+
+_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def tables_with_headers(lines: list[str]) -> list[str]:
+    """Pipe-table rows rewritten to carry their header names ("Item: Weight · Value: 11.8 kg"),
+    one line per row, so every line stays on its file line (the separator row becomes blank)."""
+    out = list(lines)
+    i = 0
+    while i + 1 < len(lines):
+        if "|" in lines[i] and _TABLE_SEP.match(lines[i + 1]) and "-" in lines[i + 1]:
+            header = _cells(lines[i])
+            out[i + 1] = ""
+            j = i + 2
+            while j < len(lines) and "|" in lines[j] and lines[j].strip():
+                out[j] = row_with_headers(header, _cells(lines[j]))
+                j += 1
+            i = j
+        else:
+            i += 1
+    return out
+
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n(?:---|\.\.\.)\n", re.S)
 
@@ -50,7 +76,7 @@ class MarkdownReader:
             return empty("markdown")
         headings = markdown_headings(text)
         title = next((t for _, level, t in headings if level == 1 and t), None)
-        sections = split_at_headings(text.split("\n"), headings)
+        sections = split_at_headings(tables_with_headers(text.split("\n")), headings)
         # a heading with no body of its own lives on in the next section's heading path
         sections = [
             s for i, s in enumerate(sections)
