@@ -330,7 +330,7 @@ class Answerer:
         self.embedder = embedder
         self.generator = generator
         self.store = store
-        self._titles: dict[str, str] = {}
+        self._files: dict[str, str] = {}
 
     # -- steps --
 
@@ -349,48 +349,55 @@ class Answerer:
 
         cfg = self.config.answer
         blob = " ".join([s.unit.text, s.unit.context, s.unit.hit.heading or "", s.unit.hit.text,
-                         s.unit.hit.path.rsplit("/", 1)[-1], self._title(s.unit.hit.path)]).lower()
+                         s.unit.hit.path.rsplit("/", 1)[-1], self._file_text(s.unit.hit.path)]).lower()
         for w in _named_things(query):
             if not re.search(rf"(?<![A-Za-z0-9]){re.escape(w.lower())}(?![A-Za-z0-9])", blob):
                 return False
         if expected_type(query) and s.typed is not True:
             return False
-        return s.coverage >= cfg.min_coverage and s.score >= cfg.min_score
+        # enough of the question's terms, or (for a paraphrase: "people live" / "inhabitants") close in meaning
+        return (s.coverage >= cfg.min_coverage or s.dense >= cfg.min_similarity) and s.score >= cfg.min_score
 
-    def _title(self, path: str) -> str:
-        if path not in self._titles:
+    def _file_text(self, path: str) -> str:
+        """The file's title and text: a name the question gives ("K3") may be the subject of the
+        whole file, named in its title or first lines rather than in the passage."""
+        if path not in self._files:
             row = self.store.file(path) if self.store is not None else None
-            self._titles[path] = (row.title or "") if row else ""
-        return self._titles[path]
+            chunks = self.store.chunks_of(path) if self.store is not None else []
+            self._files[path] = " ".join([(row.title or "") if row else ""] + [c.text for c in chunks[:3]])
+        return self._files[path]
 
     def pick(self, query: str, scored: list[Scored]) -> list[Scored] | None:
-        for s in scored[:5]:
+        for s in scored[:10]:
             if self.supported(query, s):
                 return [s]
         return None
 
     def bridge(self, query: str, hits: list[Hit], scored: list[Scored], k: int, mode, filters):
         """A question that needs two documents ("the phone number of the shop that sold the bike in the
-        complaint e-mail"): the best passage names a thing (a shop) that the question does not; search
-        again for the question's asked part with that name, and answer from the second passage."""
-        if not scored:
+        complaint e-mail"): the best passage covers the question but lacks the asked fact, and names a
+        thing (a shop) that the question does not. Search again with that name for the asked part, and
+        answer from a passage of another file that names it and holds a fact of the asked kind."""
+        kind = expected_type(query)
+        if not scored or kind is None:
             return None
         first = scored[0]
-        q_facts = facts(query)
-        names = [n for n in sorted(facts(first.unit.text).names - q_facts.names)
-                 if n not in query.lower()]
+        if first.coverage < max(self.config.answer.min_coverage, 0.6) or first.typed is True:
+            return None
+        q_low = query.lower()
+        names = [n for n in sorted(facts(first.unit.text).names - facts(query).names) if n not in q_low]
         if not names:
             return None
         second_query = f"{query} {' '.join(names)}"
-        more = self.retrieve(second_query, k, mode, filters)
         seen = {h.chunk_id for h in hits}
-        extra = [h for h in more if h.chunk_id not in seen]
+        extra = [h for h in self.retrieve(second_query, k, mode, filters) if h.chunk_id not in seen]
         if not extra:
             return None
         rescored = self.score(second_query, extra)
         for s in rescored[:5]:
-            if s.unit.hit.path != first.unit.hit.path and self.supported(second_query, s) and any(
-                    n in s.unit.text.lower() or n in s.unit.hit.text.lower() for n in names):
+            low = s.unit.text.lower()
+            if (s.unit.hit.path != first.unit.hit.path and s.typed is True and any(n in low for n in names)
+                    and s.score >= self.config.answer.min_score):
                 return [first, s], rescored
         return None
 

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .facts import NUMBER, Facts, content_words, expected_type, facts, has_type
+from .facts import DATE, NUMBER, TIME, Facts, content_words, expected_type, facts, has_type
 from .types import Hit
 
 __all__ = ["Unit", "Scored", "ScoreWeights", "split_units", "score_units", "is_instruction", "key_terms"]
@@ -41,6 +41,7 @@ _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _BULLET = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+\S")
 _KEY_VALUE = re.compile(r"^\s*[\w\"'(][^:]{0,60}:\s+\S")
 _CODE_LINE = re.compile(r"^\s*[A-Za-z_][\w.\[\]'\"]*\s*[:=]\s*\S|^\s*(?:def|class|return|import|from)\b")
+_CODE_STATEMENT = re.compile(r"^\s*(?:return|def|class|import|from|print|if|elif|else|for|while|with|try|except|raise|assert)\b[^:]*[(:]?|^\s*[\w.]+\([^)]*\)\s*$|^\s*[)\]}]")
 _RST_UNDERLINE = re.compile(r"^\s*([=\-~^*+#\"'])\1{2,}\s*$")
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules|above|previous|prior)\b"
@@ -90,7 +91,7 @@ class ScoreWeights:
     lexical: float = 0.50
     typed: float = 0.30
     prior: float = 0.10
-    named: float = 0.0  # the question's codes and names (E04, K2) in the unit itself
+    named: float = 0.10  # the question's codes and names (E04, K2) in the unit itself
     short_penalty: float = 0.15  # a unit of fewer than 4 words says little on its own
 
 
@@ -165,6 +166,9 @@ def split_units(hit: Hit, rank: int = 0) -> list[Unit]:
             flush()
             heading = s
             continue
+        if _CODE_STATEMENT.match(line):  # program logic, not a statement of fact
+            flush()
+            continue
         if _row_like(line) or _BULLET.match(line) or (_KEY_VALUE.match(line) and len(s) < 160) or _CODE_LINE.match(line):
             flush()
             kind = "row" if _row_like(line) else "line"
@@ -189,6 +193,7 @@ _SYNONYMS = [
     {"address", "located", "location", "headquarters", "office", "street"},
     {"founded", "established", "started", "set", "founders", "founder"},
     {"employees", "staff", "people", "headcount", "workforce", "employ"},
+    {"people", "inhabitants", "residents", "population", "live", "citizens"},
     {"duration", "long", "time", "takes", "minutes", "hours", "days", "weeks"},
     {"height", "tall", "high"},
     {"stock", "inventory", "available", "units"},
@@ -262,11 +267,13 @@ def score_units(
         return []
     import numpy as np
 
+    kind = expected_type(question)
     q_terms = key_terms(" ".join(content_words(question)))
+    if kind in (DATE, TIME):  # "in which year": the kind of answer, not a term to find
+        q_terms = [t for t in q_terms if t not in {"year", "date", "day", "month", "time", "hour"}]
     focus = focus_terms(question)
     q_facts = facts(question)
     named = _named(question)
-    kind = expected_type(question)
     measure = _measure(question)
     unit_terms = [_terms(u.text) for u in units]
     ctx_terms = [_terms(" ".join(filter(None, [u.context, u.hit.heading or "", _file_words(u.hit.path)]))) for u in units]
@@ -325,15 +332,33 @@ _MEASURES = {
 }
 
 
+_DURATION = {"second", "seconds", "minute", "minutes", "min", "hour", "hours", "h", "day", "days", "week", "weeks",
+             "month", "months", "year", "years", "night", "nights"}
+_HOW = {"long": _DURATION, "old": {"year", "years", "age", "aged"}, "far": {"km", "kilometres", "kilometers", "metres",
+        "meters", "m", "miles", "mile", "distance"}, "heavy": _MEASURES["kg"] | {"g", "grams", "tonnes"}}
+
+
 def _measure(question: str) -> frozenset[str]:
-    """The stems of the unit a question measures its answer in ("how many *months*", "how much does it *cost*")."""
+    """The stems of the unit a question measures its answer in: "how many *cycles*", "how much does it
+    *cost*", "how *long*" (a duration). Empty when the question names none."""
     from .keyword_index import analyze
 
-    words = set(re.findall(r"[\w%]+", question.lower()))
-    for group in _MEASURES.values():
-        if words & group:
-            return frozenset(t for w in group for t in (analyze(w) or [w])) | frozenset(group)
-    return frozenset()
+    low = question.lower()
+    group: set[str] = set()
+    m = re.search(r"\bhow many ([a-z%][\w-]*)(?: of)?(?: ([a-z][\w-]*))?", low)
+    if m:
+        noun = [w for w in m.groups() if w and w not in {"does", "do", "did", "are", "is", "were", "was", "will", "can", "the"}]
+        if noun:
+            group = {noun[-1] if len(noun) > 1 and noun[-1].endswith("s") else noun[0]}
+            group |= next((g for g in _MEASURES.values() if group & g), set())
+    if not group:
+        m = re.search(r"\bhow (long|old|far|heavy)\b", low)
+        if m:
+            group = set(_HOW[m.group(1)])
+    if not group:
+        words = set(re.findall(r"[\w%]+", low))
+        group = next((set(g) for g in _MEASURES.values() if words & g), set())
+    return frozenset(t for w in group for t in (analyze(w) or [w])) | frozenset(group)
 
 
 def _money_ok(measure: frozenset[str], text: str) -> bool:

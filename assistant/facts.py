@@ -74,6 +74,7 @@ _NOT_NAMES = {
     "they", "he", "she", "our", "your", "their", "his", "her", "my", "mr", "mrs", "ms", "dr", "per", "about", "up",
     "total", "only", "also", "one", "two", "three", "according", "as", "so", "then", "than", "both", "neither",
     "none", "more", "less", "some", "any", "item", "value", "row", "sheet", "page", "line", "lines", "table",
+    "eur", "usd", "gbp", "chf", "vat", "incl", "excl", "ok",
 } | set(_MONTHS) | _WEEKDAYS
 
 

@@ -3,9 +3,11 @@
     .venv/bin/python bench/answer.py [--repeat 3] [--max-tokens 128]
 
 Indexes corpora/ into a fresh data folder, asks a few questions through the
-Library (retrieval, prompt, streaming, citation checks), records each request the
-generator received, and replays it with a raw ``Llama.create_completion`` on a
-second instance of the same GGUF with the same settings. Prints time to first
+Library (retrieval, sentence selection, prompt, streaming, verification), records
+each request the generator received, and replays it with a raw
+``Llama.create_completion`` on a second instance of the same GGUF with the same
+settings: the same prompt, the same excerpts, the same length. Also prints when
+the quoted answer (``Draft``) was shown, before the model read its prompt. Prints time to first
 token and tokens/s side by side, with ratios (medians over questions x repeats).
 
 The assistant's one-line answers are 5-8 tokens, too short for a rate. So by
@@ -47,7 +49,7 @@ def main() -> None:
 
     from assistant.config import Config
     from assistant.library import Library
-    from assistant.types import Answer, Retrieved
+    from assistant.types import Answer, Draft, Retrieved
 
     lib = Library(Config())
     lib.ingest([ROOT / "corpora"])
@@ -64,7 +66,7 @@ def main() -> None:
     gen.stream = recording
     raw = Llama(model_path=str(gen.path), n_ctx=gen.n_ctx, n_threads=gen.threads, n_batch=gen.n_batch, verbose=False)
 
-    ours_ft, ours_tps, raw_ft, raw_tps = [], [], [], []
+    ours_ft, ours_tps, raw_ft, raw_tps, drafts, prompt_tokens = [], [], [], [], [], []
     same = 0
     for _ in range(args.repeat):
         for q in QUESTIONS:
@@ -80,6 +82,9 @@ def main() -> None:
                     continue
                 if isinstance(item, Retrieved):
                     continue
+                if isinstance(item, Draft):  # the quoted answer, shown before the model reads its prompt
+                    drafts.append(time.perf_counter() - t0)
+                    continue
                 now = time.perf_counter()
                 if first is None:
                     first, gen_start = now - t0, now
@@ -90,6 +95,7 @@ def main() -> None:
             ours_ft.append(first)
             ours_tps.append((n - 1, time.perf_counter() - gen_start))
             req = seen[-1]
+            prompt_tokens.append(gen.count_tokens(req.prompt or ""))
             t0 = time.perf_counter()
             first_raw, m = None, 0
             raw_text: list[str] = []
@@ -114,6 +120,9 @@ def main() -> None:
 
     print(f"{'measure (' + str(len(ours_ft)) + ' answers)':<40}{'assistant':>12}{'raw llama':>12}{'ratio':>8}")
     print(f"{'time to first token, median (s)':<40}{med(ours_ft):>12.3f}{med(raw_ft):>12.3f}{med(ours_ft) / med(raw_ft):>8.2f}")
+    if drafts:
+        print(f"{'time to the quoted answer, median (s)':<40}{med(drafts):>12.3f}")
+    print(f"{'prompt tokens, median':<40}{med(prompt_tokens):>12.0f}{med(prompt_tokens):>12.0f}")
     print(f"{'tokens/s (all answers)':<40}{rate(ours_tps):>12.1f}{rate(raw_tps):>12.1f}{rate(ours_tps) / rate(raw_tps):>8.2f}")
     print(f"{'tokens generated after the first':<40}{sum(n for n, _ in ours_tps):>12}{sum(n for n, _ in raw_tps):>12}")
     print(f"identical outputs: {same} of {len(ours_ft)}; "

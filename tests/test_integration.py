@@ -76,9 +76,10 @@ def test_ingest_and_ask_with_the_network_switched_off(tmp_path):
     assert ingest.returncode == 0, ingest.stderr
     report = json.loads(ingest.stdout)
     assert report["files_failed"] == [] and report["chunks_total"] > 20
-    for question, expected in [
-        ("Which port does the K3 local REST API listen on?", "k3_api_guide.rst"),
-        ("How many employees did Larkspur Robotics have at the end of 2023?", "annual_report_2023.pdf"),
+    for question, expected, fact in [
+        ("How long does the K3 take to charge?", "k3_manual.md", "95"),  # the demo's own question
+        ("Which port does the K3 local REST API listen on?", "k3_api_guide.rst", "8470"),
+        ("How many employees did Larkspur Robotics have at the end of 2023?", "annual_report_2023.pdf", "63"),
     ]:
         ask = run_cli("ask", "--json", question, env=env, prefix=["unshare", "-n"])
         assert ask.returncode == 0, ask.stderr
@@ -86,6 +87,12 @@ def test_ingest_and_ask_with_the_network_switched_off(tmp_path):
         assert out["sources"][0]["path"].endswith(expected), out["sources"]
         assert out["answer"] and set(out["timings"]) == {"retrieve_s", "first_token_s", "total_s"}
         assert out["model"].startswith("Gemma 3") and "MiniLM" in out["embed_model"]
+        # right, and supported by the passage it cites, whether in the model's words or quoted
+        assert out["how"] in ("model-verified", "quoted") and fact in out["answer"], out
+        assert any(s["cited"] and fact in s["text"] and s["path"].endswith(expected) for s in out["sources"]), out
+    ask = run_cli("ask", "--json", "Who is the CFO of Larkspur Robotics?", env=env, prefix=["unshare", "-n"])
+    out = json.loads(ask.stdout)
+    assert out["how"] == "not-found" and not out["grounded"], out
 
 
 def test_cli_errors_are_clear_and_nonzero(tmp_path, write_config):
