@@ -185,7 +185,7 @@ async def test_empty_state_ingest_ask_view_source_and_back(lib):
         assert "filter every month" in view.answer.text
         assert view.streamed_text.strip()  # it arrived in pieces first
         assert "filter every month" in view.query_one(Markdown).source
-        assert "cites [1]" in visible_text(view.query_one(".answer-meta"))
+        assert "verified against [1]" in visible_text(view.query_one(".answer-meta"))
         table = app.screen.query_one(SourcesTable)
         assert not app.screen.query_one("#sources-pane").has_class("-hidden")
         assert table.row_count == len(view.answer.sources) >= 2
@@ -618,7 +618,7 @@ async def test_conversations_persist_across_restarts_and_continue(tui_docs):
         view = app2.screen.query(AnswerView).last()
         assert view.answer.text == first.text
         assert "filter every month" in view.query_one(Markdown).source
-        assert "cites [1]" in visible_text(view.query_one(".answer-meta"))
+        assert "verified against [1]" in visible_text(view.query_one(".answer-meta"))
         sources = app2.screen.query_one(SourcesTable)
         assert sources.row_count == len(first.sources)
         assert sources.get_row_at(0)[:2] == ["[1]", "alpha.md"] and sources.get_row_at(0)[5] == "✓"

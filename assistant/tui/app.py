@@ -14,13 +14,12 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.screen import Screen
 
-from ..config import Config, ConfigError, LibraryConfig, load_config
+from ..config import Config, LibraryConfig, load_config
 from ..conversation import ConversationInfo, Turn
-from ..ingest import IngestEvent, IngestReport, LibraryLocked
-from ..library import Library, LibraryError, check_collection_name
-from ..plugins import PluginError, PluginRegistry
+from ..ingest import IngestEvent, IngestReport
+from ..library import Library, LibraryStatus, check_collection_name
+from ..plugins import PluginRegistry
 from ..retrieve import Filters
-from ..store import StoreError
 from ..types import Source
 from .screens import (
     ConversationsScreen,
@@ -32,18 +31,21 @@ from .screens import (
     SettingsScreen,
     ViewerScreen,
 )
+from .errors import USER_ERRORS, error_text
+from .messages import (
+    ConversationChosen,
+    ConversationDeleted,
+    CopyText,
+    NewCollection,
+    OpenSource,
+    SettingsSaved,
+    ShowError,
+    StatusChanged,
+    SwitchCollection,
+)
 from .widgets import SourcesTable, SystemNote, display_path, filters_text, ingest_summary, lines_of, plural
 
 __all__ = ["AssistantApp", "USER_ERRORS", "error_text"]
-
-# Errors whose message is meant for the user: shown as they are, never as a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (LibraryError, LibraryLocked, ConfigError, StoreError, PluginError)
-
-
-def error_text(e: BaseException) -> str:
-    """What the UI says about an error: a user error's own message; anything else with its type."""
-    return str(e) if isinstance(e, USER_ERRORS) else f"{type(e).__name__}: {e}"
-
 
 class _IngestAborted(Exception):
     pass
@@ -70,7 +72,9 @@ class AssistantApp(App):
         self.start_collection = collection  # when the app creates the Library: --collection NAME
         self.show_timings = show_timings
         self.startup_error: str | None = None
-        self.status_info: dict | None = None
+        self.status_info: LibraryStatus | None = None
+        self._seen_generation: tuple[str, str | None] | None = None  # (collection, chunks_generation) last shown
+        self._quit_after_ingest = False
         self.ingesting = False
         self.last_report: IngestReport | None = None
         self._abort_ingest = threading.Event()
@@ -115,6 +119,9 @@ class AssistantApp(App):
             self.notify(message, title="Plugin", severity="warning", timeout=8)
         else:
             self.from_thread(self.notify, message, title="Plugin", severity="warning", timeout=8)
+
+    def on_mount(self) -> None:
+        self.set_interval(2.0, self.check_outside_changes, name="outside changes")
 
     def on_unmount(self) -> None:
         self._abort_ingest.set()
@@ -187,7 +194,7 @@ class AssistantApp(App):
         if self._main is not None and self._main.ready:
             self._main.show_error(message)
 
-    def refresh_status(self) -> dict | None:
+    def refresh_status(self) -> LibraryStatus | None:
         if self.library is None:
             if self._main is not None and self._main.ready:
                 self._main.show_problem(self.startup_error or "the library is not available")
@@ -198,9 +205,27 @@ class AssistantApp(App):
             self.show_error(error_text(e))
             return None
         self.status_info = st
+        self._seen_generation = (st.collection, st.generation)
         if self._main is not None and self._main.ready:
-            self._main.show_status(st)
+            self._main.show_status(st, st.updating if not self.ingesting else None)
         return st
+
+    def check_outside_changes(self) -> None:
+        """Another process (``assistant ingest``) may write the library: its chunks_generation moves
+        with every write, and its write lock names it while it runs. Cheap: run every few seconds."""
+        if self.library is None or self.ingesting:
+            return
+        shown = self.status_info
+        try:
+            generation = self.library.store.meta("chunks_generation")
+        except Exception:
+            return
+        from ..library import update_in_progress
+
+        updating = update_in_progress(self.library.config.data_dir)
+        if (shown is None or (self.library.collection, generation) != self._seen_generation
+                or updating != shown.updating):
+            self.refresh_status()
 
     def sample_folder(self) -> str | None:
         """The configured folder, as status() lists it, if it is the bundled sample corpus."""
@@ -218,11 +243,15 @@ class AssistantApp(App):
     def generator_name(self) -> str:
         return self.library.config.generation.generator if self.library is not None else ""
 
-    def open_source(self, source: Source) -> None:
+    def open_source(self, source: Source, collection: str | None = None) -> None:
+        """Read ``source`` in its document, in ``collection`` (that of its answer; None: the one in use)."""
         chunks = []
         if self.library is not None:
             try:
-                chunks = self.library.store.chunks_of(source.hit.path)
+                library = self.library
+                if collection and collection != library.collection:
+                    library = library.for_collection(collection)
+                chunks = library.store.chunks_of(source.hit.path)
             except Exception as e:
                 self.show_error(error_text(e))
         self.push_screen(ViewerScreen(source, chunks))
@@ -303,10 +332,10 @@ class AssistantApp(App):
             return False
         self.library = library
         self.refresh_status()
-        files, chunks = st["files"], st["chunks"]
-        what = f"{plural(files, 'file')}, {plural(chunks, 'chunk')}"
+        what = f"{plural(st.files, 'file')}, {plural(st.chunks, 'chunk')}"
         if self._main is not None and self._main.ready:
-            self._main.chat.mount(SystemNote(f"Collection {name} ({what}): questions and ingests use it from now on."))
+            chat = " The next question starts a new chat." if self._main.conversation_id else ""
+            self._main.chat.mount(SystemNote(f"Collection {name} ({what}): questions and ingests use it from now on.{chat}"))
             self._main.chat.scroll_end(animate=False)
         self.notify(f"Now using the collection {name} ({what}).", title="Collection", markup=False)
         if isinstance(self.screen, LibraryScreen):
@@ -320,14 +349,65 @@ class AssistantApp(App):
 
         self.push_screen(
             PromptScreen("New collection", "a name, e.g. work (letters, digits, . _ -)",
-                         "enter: create it and switch to it · esc: cancel"),
+                         "enter: create it and switch to it · esc: cancel", check=check_collection_name),
             chosen,
         )
 
     async def open_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
+        """Show a stored conversation in the chat, in its own collection (switched to first)."""
+        if self.library is not None and info.collection != self.library.collection:
+            if not self.switch_collection(info.collection):
+                self.notify(f"“{info.title}” belongs to the collection {info.collection}, which cannot be "
+                            "opened now; it stays closed.", severity="warning", markup=False)
+                return
         while len(self.screen_stack) > 1:
-            self.pop_screen()
-        await self.main.show_conversation(info, turns)
+            await self.pop_screen()
+        # shown by the chat screen in its own queue, in order with what the user types there
+        self.main.post_message(ConversationChosen(info, turns))
+
+    # --- what screens ask (typed messages) -----------------------------------------------------
+
+    def on_show_error(self, message: ShowError) -> None:
+        self.show_error(message.message, notify=message.notify)
+
+    def on_open_source(self, message: OpenSource) -> None:
+        self.open_source(message.source, message.collection)
+
+    def on_switch_collection(self, message: SwitchCollection) -> None:
+        self.switch_collection(message.name)
+
+    def on_new_collection(self, message: NewCollection) -> None:
+        self.action_new_collection()
+
+    async def on_conversation_chosen(self, message: ConversationChosen) -> None:
+        await self.open_conversation(message.info, message.turns)
+
+    async def on_conversation_deleted(self, message: ConversationDeleted) -> None:
+        if self._main is not None and self._main.conversation_id == message.info.id:
+            await self._main.action_new_chat()  # it was open in the chat: the chat starts afresh
+        self.notify(f"Deleted “{message.info.title}”.")
+
+    def on_settings_saved(self, m: SettingsSaved) -> None:
+        self.settings_saved(m.target, m.updates, m.config, m.filters, m.matching, m.created)
+
+    def on_status_changed(self, message: StatusChanged) -> None:
+        self.refresh_status()
+
+    def on_copy_text(self, message: CopyText) -> None:
+        """OSC 52 is all a terminal offers, and nothing says whether it obeyed: so the text
+        also goes to a file, and the note says both."""
+        self.copy_to_clipboard(message.text)
+        saved = ""
+        if self.library is not None:
+            try:
+                target = self.library.config.data_dir / "copied.txt"
+                target.write_text(message.text, encoding="utf-8")
+                saved = f" Also saved to {display_path(target)}."
+            except OSError:
+                pass
+        self.notify(f"Sent {message.what} to the terminal's clipboard. If nothing was copied, the terminal "
+                    f"ignores clipboard requests (OSC 52): enable it (tmux: set -g set-clipboard on).{saved}",
+                    title="Copy", timeout=10, markup=False)
 
     def action_copy_answer(self) -> None:
         self.main.action_copy_answer()
@@ -420,7 +500,24 @@ class AssistantApp(App):
     def action_cancel_ingest(self) -> None:
         if self.ingesting:
             self._abort_ingest.set()
-            self.main.ingest_panel.query_one("#ingest-label").update("Cancelling ingest after the current file…")
+            self.main.ingest_panel.query_one("#ingest-label").update(self._stopping_text())
+
+    def _stopping_text(self) -> str:
+        try:
+            files = self.library.status().files if self.library is not None else 0
+        except Exception:
+            files = 0
+        return (f"Stopping ingest, keeping the {plural(files, 'file')} already indexed "
+                "(the group being embedded is dropped)…")
+
+    async def action_quit(self) -> None:
+        """With an ingest running, stop it first, saying so: what was written stays."""
+        if self.ingesting:
+            self._quit_after_ingest = True
+            self.action_cancel_ingest()
+            self.notify(self._stopping_text() + " Then the assistant quits.", title="Quitting", markup=False)
+            return
+        await super().action_quit()
 
     # --- ingest ---------------------------------------------------------------------------
 
@@ -459,7 +556,9 @@ class AssistantApp(App):
         try:
             report = library.ingest(paths, on_event=on_event)
         except _IngestAborted:
-            self.from_thread(self._ingest_done, what, None, "ingest cancelled; what was written so far is kept")
+            kept = library.status().files
+            self.from_thread(self._ingest_done, what, None,
+                             f"ingest stopped; the {plural(kept, 'file')} already indexed are kept")
             return
         except Exception as e:  # never a traceback in the UI
             self.from_thread(self._ingest_done, what, None, error_text(e))
@@ -471,6 +570,9 @@ class AssistantApp(App):
 
     async def _ingest_done(self, what: str, report: IngestReport | None, error: str | None) -> None:
         self.ingesting = False
+        if self._quit_after_ingest:
+            self.exit()
+            return
         panel = self.main.ingest_panel
         panel.stop()
         self.main.set_activity("")
