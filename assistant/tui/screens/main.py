@@ -217,6 +217,8 @@ class MainScreen(Screen):
 
     def on_key(self, event: events.Key) -> None:
         """A printable key typed outside a text field goes to the question box, never nowhere."""
+        if event.key in self.active_bindings:  # a key with a meaning where the focus is (digits in the sources)
+            return
         if event.is_printable and event.character and not isinstance(self.focused, Input):
             box = self.query_one("#question", Input)
             box.focus()
