@@ -1301,3 +1301,199 @@ async def test_real_models_ingest_and_answer_in_the_app(tui_env):
         assert table.row_count >= 1
         assert "k3.md" in [table.get_row_at(i)[1] for i in range(table.row_count)]
         assert lib.conversations.turns(app.main.conversation_id)[0].answer == view.answer.text
+
+
+# --- issue #17: one test per defect -------------------------------------------------------------------
+
+
+def _stored_chat(lib: Library, collection: str = "default") -> str:
+    conv = lib.conversations
+    cid = conv.create(collection=collection)
+    conv.add_turn(cid, lib.ask("How often should I clean the alpha pump filter?"))
+    return cid
+
+
+async def test_opening_a_chat_while_models_load_then_a_follow_up_is_drawn(tui_docs):
+    """#17.1: restart; F2; enter on a chat while "loading models…"; ask a follow-up. The results
+    reach the chat screen as messages in its own queue, never through a screen that has closed."""
+    lib = make_library(tui_docs)
+    lib.ingest()
+    cid = _stored_chat(lib)
+    gen = SlowLoadingGenerator()
+    app = create_app(make_library(tui_docs, gen))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "loading models…" in visible_text(app.screen.query_one(StatusLine))
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationsScreen) and app.screen.loaded)
+        await pilot.press("enter")
+        await pilot.press(*"and how often should I replace the seal?", "enter")  # typed at once
+        gen.release.set()
+        await wait_for(pilot, lambda: app.main.conversation_id == cid and len(app.main.query(AnswerView)) == 2
+                       and not app.main.answering)
+        assert app._batch_count == 0  # nothing holds the display
+        assert "and how often should I replace the seal?" in screen_text(app)
+        assert app.main.query(AnswerView).last().answer is not None
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_a_chat_belongs_to_its_collection(ingested, tui_env):
+    """#17.2: reopening a chat of another collection switches to it; its sources open; F2 shows it."""
+    work = _second_collection(ingested, tui_env / "zoo")
+    cid = work.conversations.create(collection="work")
+    work.conversations.add_turn(cid, work.ask("When does the quokka enclosure open?"))
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationsScreen) and app.screen.loaded)
+        table = app.screen.query_one("#conversations", DataTable)
+        assert str(table.get_row_at(0)[2]) == "work"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.conversation_id == cid)
+        assert app.library.collection == "work"
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        assert "no longer in the library" not in screen_text(app)
+        assert "quokka" in visible_text(app.screen.query_one(".-hit"))
+        await pilot.press("escape")
+        # switching away: the next question starts a new chat in the new collection
+        assert app.switch_collection("default")
+        await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert app.main.conversation_id != cid
+        assert {c.id: c.collection for c in ingested.conversations.list()}[app.main.conversation_id] == "default"
+        assert len(ingested.conversations.turns(cid)) == 1
+
+
+async def test_changes_by_another_process_reach_the_status(lib):
+    """#17.3: an ingest by another process shows up; while it holds the lock, no "nothing is indexed"."""
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready)
+        status = app.screen.query_one(StatusLine)
+        assert visible_text(status).startswith("0 files")
+        with write_lock(lib.config.data_dir):
+            app.check_outside_changes()
+            assert "being updated by another process" in visible_text(status)
+            view = await ask(pilot, "How often should I clean the alpha pump filter?")
+            meta = visible_text(view.query_one(".answer-meta"))
+            assert "being updated by another process" in meta and "nothing is indexed" not in meta
+        other = make_library(lib.config.folders()[0])  # another Library on the same folder: another process
+        other.ingest()
+        app.check_outside_changes()
+        assert visible_text(status).startswith("3 files · 12 chunks")
+
+
+async def test_typed_text_after_the_viewer_goes_to_the_question_box(ingested):
+    """#17.4: tab, enter on a source, esc: typing still asks."""
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "How often should I clean the alpha pump filter?")
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press(*"beta mower warranty")
+        box = app.screen.query_one("#question", Input)
+        assert box.value == "beta mower warranty" and box.has_focus
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.main.answering and len(app.main.query(AnswerView)) == 2)
+
+
+async def test_ingest_progress_counts_embedding_and_quit_says_what_is_kept(tui_docs):
+    """#17.5: the bar is not full while the embedding still runs; ^q during an ingest says what it keeps."""
+    cfg = Config()
+    cfg.library.folders = [str(tui_docs)]
+    embedder = GatedEmbedder()
+    lib = Library(cfg, embedder=embedder, generator=FakeGenerator())
+    lib.ingest([tui_docs / "alpha.md"])
+    embedder.hold = True
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = capture_notifications(app)
+        await pilot.press("ctrl+r")
+        panel = app.screen.query_one(IngestPanel)
+        await wait_for(pilot, lambda: panel.last is not None and panel.last.files_done == panel.last.files_total)
+        bar = panel.query_one("#ingest-bar")
+        assert bar.progress < bar.total  # all read, not all embedded
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.is_running
+        assert "Stopping ingest, keeping the 1 file already indexed" in notes[-1][0]
+        embedder.gate.set()
+    assert lib.status().files == 1
+
+
+async def test_still_answering_after_esc_says_it_is_stopping(tui_docs):
+    """#17.6: "press esc" is not asked again once esc was pressed."""
+    gen = GatedGenerator()
+    lib = make_library(tui_docs, gen)
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = capture_notifications(app)
+        box = app.screen.query_one("#question", Input)
+        box.value = "How often should I clean the alpha pump filter?"
+        await pilot.press("enter")
+        view = app.screen.query(AnswerView).last()
+        await wait_for(pilot, lambda: "[1]" in view.streamed_text)  # the model waits at the gate
+        box.value = "again?"
+        await pilot.press("enter")
+        assert notes[-1][0] == "Still answering: press esc to stop it first."
+        await pilot.press("escape")
+        box.focus()
+        await pilot.press("enter")
+        assert notes[-1][0] == "Still stopping the previous answer: ask again in a moment."
+        gen.gate.set()
+        await wait_for(pilot, lambda: not app.main.answering)
+
+
+async def test_empty_library_question_offers_the_keys_not_a_command(lib):
+    """#17.6: the empty-library message names ^r and ^o, not `assistant ingest`."""
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "anything?")
+        meta = visible_text(view.query_one(".answer-meta"))
+        assert "^o" in meta and "assistant ingest" not in meta
+
+
+async def test_reading_passages_and_a_draft_then_the_verdict(tui_docs):
+    """The contract: Retrieved → "reading N passages…"; a Draft is shown at once with "checking…";
+    the final Answer replaces it; ✓ only for a verified one."""
+    from assistant.types import QUOTED, Answer, Draft, Retrieved
+
+    lib = make_library(tui_docs)
+    lib.ingest()
+    gate = threading.Event()
+    real = lib.ask_stream
+
+    def ask_stream(question, **kw):
+        answer = None
+        for item in real(question, **kw):
+            if isinstance(item, Retrieved):
+                yield item
+                gate.wait(10)
+                yield Draft("Clean the filter every month [1].", item.sources)
+                gate.clear()
+                gate.wait(10)
+            elif isinstance(item, Answer):
+                answer = item
+        sources = [type(s)(s.n, s.hit, s.n == 1) for s in answer.sources]
+        yield Answer(question, "Clean the filter every month [1].", sources, {}, "m", "e", how=QUOTED)
+
+    lib.ask_stream = ask_stream
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        box = app.screen.query_one("#question", Input)
+        box.value = "How often should I clean the alpha pump filter?"
+        await pilot.press("enter")
+        view = app.screen.query(AnswerView).last()
+        meta = view.query_one(".answer-meta")
+        await wait_for(pilot, lambda: "reading" in visible_text(meta))
+        assert "passage" in visible_text(meta)
+        gate.set()
+        await wait_for(pilot, lambda: "checking the model's answer" in visible_text(meta))
+        gate.set()
+        await wait_for(pilot, lambda: not app.main.answering)
+        assert visible_text(meta).startswith("quoted from [1]") and "✓" not in visible_text(meta)

@@ -225,6 +225,8 @@ class AssistantApp(App):
         updating = update_in_progress(self.library.config.data_dir)
         if (shown is None or (self.library.collection, generation) != self._seen_generation
                 or updating != shown.updating):
+            if shown is not None and shown.updating and not updating and self._main is not None and self._main.ready:
+                self._main.clear_error()  # "being updated by another process" is over
             self.refresh_status()
 
     def sample_folder(self) -> str | None:

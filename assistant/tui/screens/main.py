@@ -99,7 +99,8 @@ class MainScreen(Screen):
                 yield Label("Sources  (enter or 1-9: read in context)", id="sources-title")
                 yield SourcesTable(id="sources")
         yield IngestPanel(id="ingest")
-        yield Input(placeholder="Ask a question about your documents…", id="question")
+        # no select-on-focus: a key typed elsewhere focuses it and must not be selected and overwritten
+        yield Input(placeholder="Ask a question about your documents…", id="question", select_on_focus=False)
         yield StatusLine(id="status")
         yield Footer(compact=True)
 
