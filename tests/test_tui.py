@@ -190,7 +190,7 @@ async def test_empty_state_ingest_ask_view_source_and_back(lib):
         assert not app.screen.query_one("#sources-pane").has_class("-hidden")
         assert table.row_count == len(view.answer.sources) >= 2
         first = table.get_row_at(0)
-        assert first[0] == "[1]" and first[1] == "alpha.md" and first[5] == "✓"
+        assert first[0] == "[1]" and first[1] == "alpha.md" and first[4] == "✓"
         assert "/" not in "".join(str(table.get_row_at(i)[1]) for i in range(table.row_count))
 
         # open the source: the viewer shows the file's chunks with the passage highlighted
@@ -523,6 +523,22 @@ def test_snapshot_after_answer(ingested, snap_compare):
     assert snap_compare(app, terminal_size=(80, 24), run_before=_answer_then_settle)
 
 
+def test_snapshot_empty_state_small(lib, snap_compare):
+    """40x12: the footer shows whole keys (not "^p palettet")."""
+    app = create_app(lib, show_timings=False)
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: pilot.app.models_ready)
+        _steady(pilot)
+
+    assert snap_compare(app, terminal_size=(40, 12), run_before=run_before)
+
+
+def test_snapshot_after_answer_small(ingested, snap_compare):
+    app = create_app(ingested, show_timings=False)
+    assert snap_compare(app, terminal_size=(40, 12), run_before=_answer_then_settle)
+
+
 def test_snapshot_after_answer_wide(ingested, snap_compare):
     app = create_app(ingested, show_timings=False)
     assert snap_compare(app, terminal_size=(160, 48), run_before=_answer_then_settle)
@@ -621,7 +637,7 @@ async def test_conversations_persist_across_restarts_and_continue(tui_docs):
         assert "verified against [1]" in visible_text(view.query_one(".answer-meta"))
         sources = app2.screen.query_one(SourcesTable)
         assert sources.row_count == len(first.sources)
-        assert sources.get_row_at(0)[:2] == ["[1]", "alpha.md"] and sources.get_row_at(0)[5] == "✓"
+        assert sources.get_row_at(0)[:2] == ["[1]", "alpha.md"] and sources.get_row_at(0)[4] == "✓"
         assert "A question you ask now continues it" in visible_text(app2.screen.query(SystemNote).last())
         # a restored source opens in the viewer (found by its location: the chunk id is not stored)
         await pilot.press("tab", "enter")
@@ -1497,3 +1513,22 @@ async def test_reading_passages_and_a_draft_then_the_verdict(tui_docs):
         gate.set()
         await wait_for(pilot, lambda: not app.main.answering)
         assert visible_text(meta).startswith("quoted from [1]") and "✓" not in visible_text(meta)
+
+
+async def test_cited_column_stays_with_long_file_names_side_by_side(tui_env):
+    """#17.6: at 120 columns the sources sit beside the chat; a long file name never cuts off "cited"."""
+    folder = tui_env / "docs"
+    folder.mkdir()
+    long_name = "a-very-long-file-name-about-the-alpha-pump-maintenance-schedule-2024-edition.md"
+    (folder / long_name).write_text("# Alpha pump\n\nClean the alpha pump filter every month.\n", encoding="utf-8")
+    lib = make_library(folder)
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert app.main.has_class("-wide")
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if " cited " in line or line.rstrip().endswith("cited"))
+        row = next(line for line in lines if "[1]" in line and "a-very-long" in line)
+        assert "✓" in row and "…" in row
+        assert header.index("cited") <= row.index("✓") < header.index("cited") + 5

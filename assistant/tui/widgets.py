@@ -493,7 +493,7 @@ class ChatLog(VerticalScroll):
 
 
 class SourcesTable(DataTable):
-    """[n], file, page, lines, score, cited: the passages behind the current answer.
+    """[n], file, page, lines, cited, score: the passages behind the current answer.
 
     Enter reads the selected one; a digit n reads source [n].
     """
@@ -511,8 +511,8 @@ class SourcesTable(DataTable):
         self.add_column("file", key="file", width=self._file_width())
         self.add_column("page", key="page", width=4)
         self.add_column("lines", key="lines", width=7)
+        self.add_column("cited", key="cited", width=5)  # before the score: the last to be cut off
         self.add_column("score", key="score", width=6)
-        self.add_column("cited", key="cited", width=5)
 
     # every column but the file's has a fixed width, so a long file name never pushes "cited" out
     _FIXED = 4 + 4 + 7 + 6 + 5 + 2 * 6  # the other columns and each column's padding
@@ -541,8 +541,8 @@ class SourcesTable(DataTable):
                 name if len(name) <= width else name[: width - 1] + "…",
                 str(h.page) if h.page else "-",
                 lines_of(h.start_line, h.end_line),
-                f"{h.score:.3f}",
                 "✓" if s.cited else "",
+                f"{h.score:.3f}",
                 key=str(s.n),
             )
 

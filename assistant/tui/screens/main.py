@@ -111,6 +111,11 @@ class MainScreen(Screen):
         self.show_filters(self.app.filters)
         self.app.start_warmup()
 
+    def on_resize(self, event: events.Resize) -> None:
+        # the footer docks the palette key on the right, over the other keys when they do not fit
+        # (40 columns: "^p palettet"); F1 and the help still name ^p
+        self.query_one(Footer).show_command_palette = event.size.width >= 60
+
     def on_screen_resume(self) -> None:
         if self.app.library is not None:
             self.app.refresh_status()
