@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -118,7 +117,7 @@ class AssistantApp(App):
         if threading.get_ident() == self._ui_thread:
             self.notify(message, title="Plugin", severity="warning", timeout=8)
         else:
-            self.from_thread(self.notify, message, title="Plugin", severity="warning", timeout=8)
+            self.call_later(self.notify, message, title="Plugin", severity="warning", timeout=8)
 
     def on_mount(self) -> None:
         self.set_interval(2.0, self.check_outside_changes, name="outside changes")
@@ -149,7 +148,7 @@ class AssistantApp(App):
                 load()
             except Exception as e:  # never a traceback in the UI
                 errors.append(f"cannot load {what}: {error_text(e)}")
-        self.from_thread(self._warmup_done, errors)
+        self.call_later(self._warmup_done, errors)  # the thread never waits for the UI
 
     async def _warmup_done(self, errors: list[str]) -> None:
         self.models_ready = True
@@ -175,18 +174,6 @@ class AssistantApp(App):
                 if isinstance(b, Binding) and b.action == action:
                     return self.get_key_display(Binding(b.key.split(",")[0], b.action))
         return action
-
-    def from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
-        """``call_from_thread`` that returns False instead of raising once the app has gone."""
-        if not self.is_running:
-            return False
-        try:
-            self.call_from_thread(callback, *args, **kwargs)
-        except (RuntimeError, concurrent.futures.CancelledError):
-            if self.is_running:
-                raise
-            return False
-        return True
 
     def show_error(self, message: str, *, notify: bool = True) -> None:
         if notify:
@@ -553,19 +540,18 @@ class AssistantApp(App):
             if ev.kind == "file" and now - last < 0.1 and ev.files_done < ev.files_total:
                 return  # at most ten updates a second
             last = now
-            self.from_thread(self._ingest_event, ev)
+            self.call_later(self._ingest_event, ev)
 
         try:
             report = library.ingest(paths, on_event=on_event)
         except _IngestAborted:
             kept = library.status().files
-            self.from_thread(self._ingest_done, what, None,
-                             f"ingest stopped; the {plural(kept, 'file')} already indexed are kept")
+            self.call_later(self._ingest_done, what, None, f"ingest stopped; the {plural(kept, 'file')} already indexed are kept")
             return
         except Exception as e:  # never a traceback in the UI
-            self.from_thread(self._ingest_done, what, None, error_text(e))
+            self.call_later(self._ingest_done, what, None, error_text(e))
             return
-        self.from_thread(self._ingest_done, what, report, None)
+        self.call_later(self._ingest_done, what, report, None)
 
     def _ingest_event(self, ev: IngestEvent) -> None:
         self.main.ingest_panel.event(ev)

@@ -63,9 +63,9 @@ class ConversationsScreen(Screen):
         try:
             items = library.conversations.list()
         except Exception as e:
-            self.app.call_from_thread(self._show_error, str(e))
+            self.call_later(self._show_error, str(e))
             return
-        self.app.call_from_thread(self._fill, items)
+        self.call_later(self._fill, items)
 
     def _show_error(self, message: str) -> None:
         self.query_one("#conv-summary", Static).update(Text(f"Error: {message}", style="red"))
@@ -154,7 +154,7 @@ class ConversationsScreen(Screen):
             self.app.post_message(ShowError(str(e)))
             return
         self.app.post_message(ConversationDeleted(info))
-        self.app.call_from_thread(self._deleted, info, items)
+        self.call_later(self._deleted, info, items)
 
     def _deleted(self, info: ConversationInfo, items: list[ConversationInfo]) -> None:
         self._fill(items)

@@ -175,7 +175,7 @@ class LibraryScreen(Screen):
             app.post_message(ShowError(error_text(e)))
             return
         app.post_message(StatusChanged())
-        app.call_from_thread(self._removed, target, files, chunks)
+        self.call_later(self._removed, target, files, chunks)
 
     def _removed(self, target: str, files: int, chunks: int) -> None:
         self.app.notify(f"Removed {display_path(target)}: {plural(files, 'file')}, {plural(chunks, 'chunk')}.")

@@ -163,10 +163,10 @@ class SettingsScreen(Screen):
             try:
                 config = update_config_file(target, updates)
             except ConfigError as e:
-                app.call_from_thread(self._failed, str(e))
+                self.call_later(self._failed, str(e))
                 return
             except Exception as e:
-                app.call_from_thread(self._failed, f"{type(e).__name__}: {e}")
+                self.call_later(self._failed, f"{type(e).__name__}: {e}")
                 return
         matching: int | None = None
         if filters.active() and library is not None:
