@@ -1342,7 +1342,7 @@ async def test_opening_a_chat_while_models_load_then_a_follow_up_is_drawn(tui_do
         assert "loading models…" in visible_text(app.screen.query_one(StatusLine))
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, ConversationsScreen) and app.screen.loaded)
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")  # nothing seems to happen while the models load: pressed again
         await pilot.press(*"and how often should I replace the seal?", "enter")  # typed at once
         gen.release.set()
         await wait_for(pilot, lambda: app.main.conversation_id == cid and len(app.main.query(AnswerView)) == 2

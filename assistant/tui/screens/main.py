@@ -189,6 +189,8 @@ class MainScreen(Screen):
         self.conversation_id = None
         self.conversation_collection = None
         self._epoch += 1
+        if self._current is not None:  # its results will be dropped with its view
+            self._answer_done(self._current)
         await self.chat.clear_turns()
         self.show_sources([])
         self.clear_error()
@@ -302,8 +304,8 @@ class MainScreen(Screen):
         top_k: int | None,
     ) -> None:
         # Everything goes back as messages to this screen, which lives as long as the app: the
-        # thread never waits for the UI, and the results are handled in the screen's own queue,
-        # one at a time and in order with what the user does (see AskProgress).
+        # thread never waits for the UI, and the results are handled in the screen's queue, in
+        # order with what the user does there (see AskProgress).
         worker = get_current_worker()
         outcome: tuple[str, object] = ("error", "the answer ended without a result")
         stream = None
@@ -337,38 +339,34 @@ class MainScreen(Screen):
                 self.app.post_message(ShowError(f"the answer could not be saved to the conversation: {e}"))
         self.post_message(AskFinished(view, epoch, saved, library.collection, *outcome))
 
+    # The chat screen's own queue never waits for an answer to render: it updates its state and
+    # hands the rendering to the answer's view, whose queue does it in order (and drops it if the
+    # view was cleared away). So keys, resizes and repaints go on whatever a Markdown update does.
+
     @on(AskProgress)
-    async def _ask_progress(self, message: AskProgress) -> None:
+    def _ask_progress(self, message: AskProgress) -> None:
         view, item = message.view, message.item
-        if not view.is_attached or view.done:
-            return  # the chat was cleared meanwhile, or the answer stopped
+        if not view.is_attached:
+            return  # the chat was cleared meanwhile
         if isinstance(item, Retrieved):
             message.asked.set_query(item.query)
             view.sources = list(item.sources)
             view.set_reading(len(item.sources))
             self.show_sources(item.sources)
         elif isinstance(item, Draft):
-            await view.show_draft(item)
+            view.call_later(view.show_draft, item)
         else:
-            await view.write(item)
+            view.call_later(view.write, item)
 
     @on(AskFinished)
-    async def _ask_finished(self, message: AskFinished) -> None:
-        view = message.view
-        try:
-            if message.epoch == self._epoch and message.conversation is not None:
-                self.conversation_id = message.conversation
-                self.conversation_collection = message.collection
-            if view.is_attached:  # else the chat was cleared meanwhile
-                await self._show_outcome(view, message.kind, message.payload)
-        finally:
-            if view is self._current:
-                self._current = None
-                self.answering = False
-                self.refresh_bindings()
-                self.set_activity("")
-
-    async def _show_outcome(self, view: AnswerView, kind: str, payload) -> None:
+    def _ask_finished(self, message: AskFinished) -> None:
+        view, kind, payload = message.view, message.kind, message.payload
+        if message.epoch == self._epoch and message.conversation is not None:
+            self.conversation_id = message.conversation
+            self.conversation_collection = message.collection
+        if not view.is_attached:  # the chat was cleared meanwhile
+            self._answer_done(view)
+            return
         if kind == "answer":
             assert isinstance(payload, Answer)
             hint = ""
@@ -378,24 +376,37 @@ class MainScreen(Screen):
                             f"{self.app.key_for('settings')} changes them.")
                 else:
                     hint = "Try other words, or ingest the documents that hold the answer."
-            await view.finish(payload, self.app.show_timings, hint)
+            view.call_later(view.finish, payload, self.app.show_timings, hint)
             self.show_sources(payload.sources, not_found=not payload.grounded)
         elif kind == "stopped":
-            await view.stopped()
+            view.call_later(view.stopped)
         else:
-            message = str(payload)
-            hint = ""
-            status = self.app.refresh_status()
-            if status is not None and status.updating and not self.app.ingesting:
-                message = (f"the library is being updated by another process ({status.updating}); "
-                           "ask again when it is done")
-            elif status is not None and status.chunks == 0 and "nothing is indexed" in message:
-                message = "nothing is indexed yet"
-                hint = (f"Press {self.app.key_for('ingest')} to ingest the configured folders, "
-                        f"or {self.app.key_for('ingest_path')} to ingest a file or folder you type.")
-            await view.failed(message, hint)
-            self.app.post_message(ShowError(message, notify=False))
-        self.chat.scroll_end(animate=False)
+            error, hint = self._error_text(str(payload))
+            view.call_later(view.failed, error, hint)
+            self.app.post_message(ShowError(error, notify=False))
+        view.call_later(self._answer_done, view)  # after the view has drawn it
+
+    def _error_text(self, message: str) -> tuple[str, str]:
+        """An ask's error as shown, and a hint: while another process writes the library, say so
+        (an empty store then means "not yet", not "nothing")."""
+        status = self.app.refresh_status()
+        if status is not None and status.updating and not self.app.ingesting:
+            return (f"the library is being updated by another process ({status.updating}); "
+                    "ask again when it is done"), ""
+        if status is not None and status.chunks == 0 and "nothing is indexed" in message:
+            return "nothing is indexed yet", (
+                f"Press {self.app.key_for('ingest')} to ingest the configured folders, "
+                f"or {self.app.key_for('ingest_path')} to ingest a file or folder you type.")
+        return message, ""
+
+    def _answer_done(self, view: AnswerView) -> None:
+        if view is self._current:
+            self._current = None
+            self.answering = False
+            self.refresh_bindings()
+            self.set_activity("")
+        if view.is_attached:
+            self.chat.scroll_end(animate=False)
 
     def show_sources(self, sources: list[Source], *, not_found: bool = False) -> None:
         table = self.query_one(SourcesTable)
