@@ -272,6 +272,7 @@ class AssistantApp(App):
             ]),
             ("Chat", rows(MainScreen.BINDINGS) + [
                 ("enter", "Ask the question typed in the box"),
+                ("type anywhere", "Letters typed outside a text field go to the question box"),
                 ("tab / shift+tab", "Move between the question box and the sources table"),
                 ("enter (in sources)", "Read the selected source in its document"),
                 ("1-9 (in sources)", "Read source [n] in its document"),
