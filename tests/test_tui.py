@@ -285,13 +285,19 @@ class GatedEmbedder(FakeEmbedder):
         return super().embed(texts, batch_size)
 
 
-async def test_chat_stays_usable_while_ingesting(tui_docs):
+def gated_library(folder: Path) -> tuple[Library, GatedEmbedder]:
+    """alpha.md ingested; a further ingest embeds only when the test opens the embedder's gate."""
     cfg = Config()
-    cfg.library.folders = [str(tui_docs)]
+    cfg.library.folders = [str(folder)]
     embedder = GatedEmbedder()
     lib = Library(cfg, embedder=embedder, generator=FakeGenerator())
-    lib.ingest([tui_docs / "alpha.md"])
+    lib.ingest([folder / "alpha.md"])
     embedder.hold = True
+    return lib, embedder
+
+
+async def test_chat_stays_usable_while_ingesting(tui_docs):
+    lib, embedder = gated_library(tui_docs)
     app = create_app(lib)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
@@ -501,19 +507,18 @@ def _steady(pilot):
     pilot.app.screen.query_one("#question", Input).cursor_blink = False
 
 
+async def _models_ready_and_steady(pilot):
+    await wait_for(pilot, lambda: pilot.app.models_ready)
+    _steady(pilot)
+
+
 def test_snapshot_empty_state(lib, snap_compare):
     app = create_app(lib, show_timings=False)
-
-    async def run_before(pilot):
-        await wait_for(pilot, lambda: pilot.app.models_ready)
-        _steady(pilot)
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_models_ready_and_steady)
 
 
 async def _answer_then_settle(pilot):
-    await wait_for(pilot, lambda: pilot.app.models_ready)
-    _steady(pilot)
+    await _models_ready_and_steady(pilot)
     await ask(pilot, "How often should I clean the alpha pump filter?")
     await pilot.pause(0.1)
 
@@ -526,12 +531,7 @@ def test_snapshot_after_answer(ingested, snap_compare):
 def test_snapshot_empty_state_small(lib, snap_compare):
     """40x12: the footer shows whole keys (not "^p palettet")."""
     app = create_app(lib, show_timings=False)
-
-    async def run_before(pilot):
-        await wait_for(pilot, lambda: pilot.app.models_ready)
-        _steady(pilot)
-
-    assert snap_compare(app, terminal_size=(40, 12), run_before=run_before)
+    assert snap_compare(app, terminal_size=(40, 12), run_before=_models_ready_and_steady)
 
 
 def test_snapshot_after_answer_small(ingested, snap_compare):
@@ -1419,12 +1419,7 @@ async def test_typed_text_after_the_viewer_goes_to_the_question_box(ingested):
 
 async def test_ingest_progress_counts_embedding_and_quit_says_what_is_kept(tui_docs):
     """#17.5: the bar is not full while the embedding still runs; ^q during an ingest says what it keeps."""
-    cfg = Config()
-    cfg.library.folders = [str(tui_docs)]
-    embedder = GatedEmbedder()
-    lib = Library(cfg, embedder=embedder, generator=FakeGenerator())
-    lib.ingest([tui_docs / "alpha.md"])
-    embedder.hold = True
+    lib, embedder = gated_library(tui_docs)
     app = create_app(lib)
     async with app.run_test(size=SIZE) as pilot:
         notes = capture_notifications(app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,8 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-
-__all__ = ['ConfirmScreen']
+__all__ = ["ConfirmScreen"]
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -11,14 +10,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ...conversation import ConversationInfo
-from .confirm import ConfirmScreen
 from ..messages import ConversationChosen, ConversationDeleted, ShowError
-from ..widgets import (
-    fmt_when,
-    plural,
-)
+from ..widgets import fmt_when, plural
+from .confirm import ConfirmScreen
 
-__all__ = ['ConversationsScreen']
+__all__ = ["ConversationsScreen"]
 
 
 class ConversationsScreen(Screen):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,8 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-
-__all__ = ['HelpScreen']
+__all__ = ["HelpScreen"]
 
 
 class HelpScreen(ModalScreen[None]):

@@ -13,16 +13,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from ...library import CollectionInfo
-from .confirm import ConfirmScreen
 from ..errors import USER_ERRORS, error_text
 from ..messages import NewCollection, ShowError, StatusChanged, SwitchCollection
-from ..widgets import (
-    fmt_when,
-    display_path,
-    plural,
-)
+from ..widgets import display_path, fmt_when, plural
+from .confirm import ConfirmScreen
 
-__all__ = ['LibraryScreen']
+__all__ = ["LibraryScreen"]
 
 
 class LibraryScreen(Screen):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-
-
 from .prompt import PromptScreen
 
-__all__ = ['PathScreen']
+__all__ = ["PathScreen"]
 
 
 class PathScreen(PromptScreen):

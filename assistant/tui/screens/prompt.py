@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Callable
 
 from rich.text import Text
-
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,8 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-
-__all__ = ['PromptScreen']
+__all__ = ["PromptScreen"]
 
 
 class PromptScreen(ModalScreen[str | None]):

@@ -17,11 +17,9 @@ from textual.widgets import Footer, Input, Label, Select, Static
 
 from ...retrieve import Filters
 from ..messages import SettingsSaved
-from ..widgets import (
-    display_path,
-)
+from ..widgets import display_path
 
-__all__ = ['SettingsScreen', 'parse_file_types', 'parse_path_glob']
+__all__ = ["SettingsScreen", "parse_file_types", "parse_path_glob"]
 
 
 MODES = [

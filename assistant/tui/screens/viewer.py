@@ -13,12 +13,9 @@ from textual.widgets import Footer, Static
 
 from ...store import ChunkRow
 from ...types import Source
-from ..widgets import (
-    display_path,
-    lines_of,
-)
+from ..widgets import display_path, lines_of
 
-__all__ = ['ViewerScreen', 'ChunkBlock']
+__all__ = ["ViewerScreen", "ChunkBlock"]
 
 
 class ChunkBlock(Static):
