@@ -16,7 +16,7 @@ from textual.screen import Screen
 from ..config import Config, LibraryConfig, load_config
 from ..conversation import ConversationInfo, Turn
 from ..ingest import IngestEvent, IngestReport
-from ..library import Library, LibraryStatus, check_collection_name
+from ..library import Library, LibraryStatus, check_collection_name, update_in_progress
 from ..plugins import PluginRegistry
 from ..retrieve import Filters
 from ..types import Source
@@ -207,8 +207,6 @@ class AssistantApp(App):
             generation = self.library.store.meta("chunks_generation")
         except Exception:
             return
-        from ..library import update_in_progress
-
         updating = update_in_progress(self.library.config.data_dir)
         if (shown is None or (self.library.collection, generation) != self._seen_generation
                 or updating != shown.updating):
@@ -502,10 +500,12 @@ class AssistantApp(App):
 
     async def action_quit(self) -> None:
         """With an ingest running, stop it first, saying so: what was written stays."""
-        if self.ingesting:
+        if self.ingesting and not self._quit_after_ingest:
             self._quit_after_ingest = True
             self.action_cancel_ingest()
-            self.notify(self._stopping_text() + " Then the assistant quits.", title="Quitting", markup=False)
+            again = self.get_key_display(Binding("ctrl+q", "quit"))
+            self.notify(f"{self._stopping_text()} Then the assistant quits ({again} again: at once).",
+                        title="Quitting", markup=False)
             return
         await super().action_quit()
 
