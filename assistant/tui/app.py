@@ -341,7 +341,7 @@ class AssistantApp(App):
             chosen,
         )
 
-    async def open_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
+    def open_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
         """Show a stored conversation in the chat, in its own collection (switched to first)."""
         if self.library is not None and info.collection != self.library.collection:
             if not self.switch_collection(info.collection):
@@ -349,8 +349,8 @@ class AssistantApp(App):
                             "opened now; it stays closed.", severity="warning", markup=False)
                 return
         while len(self.screen_stack) > 1:
-            await self.pop_screen()
-        # shown by the chat screen in its own queue, in order with what the user types there
+            self.pop_screen()  # not awaited here: a handler awaiting a screen change can deadlock (textual#5596)
+        # drawn by the chat screen in its own queue, in order with what the user types there
         self.main.post_message(ConversationChosen(info, turns))
 
     # --- what screens ask (typed messages) -----------------------------------------------------
@@ -367,8 +367,8 @@ class AssistantApp(App):
     def on_new_collection(self, message: NewCollection) -> None:
         self.action_new_collection()
 
-    async def on_conversation_chosen(self, message: ConversationChosen) -> None:
-        await self.open_conversation(message.info, message.turns)
+    def on_conversation_chosen(self, message: ConversationChosen) -> None:
+        self.open_conversation(message.info, message.turns)
 
     async def on_conversation_deleted(self, message: ConversationDeleted) -> None:
         if self._main is not None and self._main.conversation_id == message.info.id:
