@@ -1397,8 +1397,9 @@ async def test_changes_by_another_process_reach_the_status(lib):
             assert "being updated by another process" in meta and "nothing is indexed" not in meta
         other = make_library(lib.config.folders()[0])  # another Library on the same folder: another process
         other.ingest()
-        app.check_outside_changes()
-        assert visible_text(status).startswith("3 files · 12 chunks")
+        # noticed by the app's own periodic check (every OUTSIDE_CHECK_S), nothing called by the test
+        await wait_for(pilot, lambda: visible_text(status).startswith("3 files · 12 chunks"))
+        assert not status.error
 
 
 async def test_typed_text_after_the_viewer_goes_to_the_question_box(ingested):

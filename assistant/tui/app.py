@@ -65,6 +65,8 @@ class AssistantApp(App):
         Binding("f1", "help", "Help"),
     ]
 
+    OUTSIDE_CHECK_S = 2.0  # how often to look for writes by other processes (one SELECT and a file read)
+
     def __init__(self, library: Library | None = None, *, show_timings: bool = True, collection: str | None = None) -> None:
         super().__init__()
         self.library = library
@@ -120,7 +122,7 @@ class AssistantApp(App):
             self.call_later(self.notify, message, title="Plugin", severity="warning", timeout=8)
 
     def on_mount(self) -> None:
-        self.set_interval(2.0, self.check_outside_changes, name="outside changes")
+        self.set_interval(self.OUTSIDE_CHECK_S, self.check_outside_changes, name="outside changes")
 
     def on_unmount(self) -> None:
         self._abort_ingest.set()
