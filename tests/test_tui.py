@@ -1330,26 +1330,40 @@ def _stored_chat(lib: Library, collection: str = "default") -> str:
 
 
 async def test_opening_a_chat_while_models_load_then_a_follow_up_is_drawn(tui_docs):
-    """#17.1: restart; F2; enter on a chat while "loading models…"; ask a follow-up. The results
-    reach the chat screen as messages in its own queue, never through a screen that has closed."""
+    """#17.1: restart; F2; enter on a chat while "loading models…" (slow to read meanwhile, so enter
+    is pressed again); ask a follow-up at once. Each result reaches the chat as a message handled
+    in order in one queue: no coroutine run from a worker thread races another over the chat, and
+    no result goes to a screen that has closed."""
     lib = make_library(tui_docs)
     lib.ingest()
     cid = _stored_chat(lib)
     gen = SlowLoadingGenerator()
-    app = create_app(make_library(tui_docs, gen))
+    lib2 = make_library(tui_docs, gen)
+    reading = threading.Event()
+    read = lib2.conversations.turns
+
+    def slow_turns(conversation):  # the disk is busy with the models: the chat takes a while to read
+        reading.wait(10)
+        return read(conversation)
+
+    lib2.conversations.turns = slow_turns
+    app = create_app(lib2)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "loading models…" in visible_text(app.screen.query_one(StatusLine))
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, ConversationsScreen) and app.screen.loaded)
-        await pilot.press("enter", "enter")  # nothing seems to happen while the models load: pressed again
+        await pilot.press("enter", "enter")  # nothing seems to happen: pressed again
+        reading.set()
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and app.main.conversation_id == cid)
         await pilot.press(*"and how often should I replace the seal?", "enter")  # typed at once
         gen.release.set()
-        await wait_for(pilot, lambda: app.main.conversation_id == cid and len(app.main.query(AnswerView)) == 2
-                       and not app.main.answering)
+        await wait_for(pilot, lambda: len(app.main.query(AnswerView)) == 2 and not app.main.answering)
+        assert len(app.main.query(QuestionView)) == 2  # the chat once, then the follow-up
         assert app._batch_count == 0  # nothing holds the display
         assert "and how often should I replace the seal?" in screen_text(app)
         assert app.main.query(AnswerView).last().answer is not None
+        assert len(lib2.conversations.turns(cid)) == 2
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
 
