@@ -18,6 +18,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # onnxruntime would queue u
 __all__ = [
     "Library",
     "LibraryError",
+    "LibraryStatus",
     "Config",
     "ConfigError",
     "load_config",
@@ -34,6 +35,7 @@ __all__ = [
 _LAZY = {
     "Library": "library",
     "LibraryError": "library",
+    "LibraryStatus": "library",
     "Config": "config",
     "ConfigError": "config",
     "load_config": "config",

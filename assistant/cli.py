@@ -165,28 +165,28 @@ def cmd_status(args) -> int:
     st = lib.status()
     collections = lib.collections()
     if args.json:
-        _print_json({**st, "collections": [
+        _print_json({**st.as_dict(), "collections": [
             {"name": c.name, "files": c.files, "chunks": c.chunks, "active": c.name == lib.collection}
             for c in collections
         ]})
         return EXIT_OK
-    print(f"files indexed:  {st['files']}")
-    print(f"chunks:         {st['chunks']}")
-    print(f"data folder:    {st['data_dir']}")
-    print(f"vector store:   {st['store']} (collection {st['collection']})")
+    print(f"files indexed:  {st.files}")
+    print(f"chunks:         {st.chunks}")
+    print(f"data folder:    {st.data_dir}")
+    print(f"vector store:   {st.store} (collection {st.collection})")
     if len(collections) > 1:
         def counts(c) -> str:
             return "unreadable" if c.files is None else f"{c.files} file{'s' if c.files != 1 else ''}"
 
         listed = ", ".join(f"{c.name}{'*' if c.name == lib.collection else ''} ({counts(c)})" for c in collections)
         print(f"collections:    {listed}; * in use, --collection NAME picks one")
-    print(f"config:         {st['config'] or '(built-in defaults)'}")
-    print(f"folders:        {', '.join(st['folders'])}")
-    print(f"embedding:      {st['embed_model']}")
-    print(f"generator:      {st['generator']} ({st['model']})")
-    if st["failures"]:
-        print(f"failed files:   {len(st['failures'])}")
-        for f in st["failures"]:
+    print(f"config:         {st.config or '(built-in defaults)'}")
+    print(f"folders:        {', '.join(st.folders)}")
+    print(f"embedding:      {st.embed_model}")
+    print(f"generator:      {st.generator} ({st.model})")
+    if st.failures:
+        print(f"failed files:   {len(st.failures)}")
+        for f in st.failures:
             print(f"  {f['path']}: {f['reason']}")
     return EXIT_OK
 

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .types import Answer
+from .types import QUOTED, Answer
 
 __all__ = ["standalone_query", "Conversations", "ConversationInfo", "Turn"]
 
@@ -69,6 +69,7 @@ class ConversationInfo:
     created: float
     updated: float
     turns: int
+    collection: str = "default"  # a conversation belongs to one collection
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Turn:
     answer: str
     sources: list[dict]
     created: float
+    how: str = QUOTED  # Answer.how; rows stored before it was kept read as "quoted"
 
 
 class Conversations:
@@ -96,11 +98,16 @@ class Conversations:
                 created REAL NOT NULL, PRIMARY KEY (conversation, idx));
             """
         )
+        # added later: older files get the columns, with the values their rows had in effect
+        for table, column, default in (("conversations", "collection", "default"), ("turns", "how", QUOTED)):
+            if column not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT '{default}'")
 
-    def create(self, title: str = "New chat") -> str:
+    def create(self, title: str = "New chat", collection: str = "default") -> str:
         cid = uuid.uuid4().hex[:12]
         now = time.time()
-        self.db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?)", (cid, title, now, now))
+        self.db.execute("INSERT INTO conversations (id, title, created, updated, collection) VALUES (?, ?, ?, ?, ?)",
+                        (cid, title, now, now, collection))
         return cid
 
     def add_turn(self, conversation: str, answer: Answer) -> None:
@@ -112,8 +119,9 @@ class Conversations:
                 raise KeyError(f"no conversation {conversation!r} (deleted?)")
             (n,) = self.db.execute("SELECT COUNT(*) FROM turns WHERE conversation = ?", (conversation,)).fetchone()
             self.db.execute(
-                "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation, n, answer.question, answer.query, answer.text, sources, now),
+                "INSERT INTO turns (conversation, idx, question, query, answer, sources, created, how)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation, n, answer.question, answer.query, answer.text, sources, now, answer.how),
             )
             title = answer.question[:60] if n == 0 else None
             self.db.execute(
@@ -126,17 +134,17 @@ class Conversations:
 
     def list(self) -> list[ConversationInfo]:
         rows = self.db.execute(
-            "SELECT c.id, c.title, c.created, c.updated, COUNT(t.idx) FROM conversations c"
+            "SELECT c.id, c.title, c.created, c.updated, COUNT(t.idx), c.collection FROM conversations c"
             " LEFT JOIN turns t ON t.conversation = c.id GROUP BY c.id ORDER BY c.updated DESC"
         )
         return [ConversationInfo(*r) for r in rows]
 
     def turns(self, conversation: str) -> list[Turn]:
         rows = self.db.execute(
-            "SELECT question, query, answer, sources, created FROM turns WHERE conversation = ? ORDER BY idx",
+            "SELECT question, query, answer, sources, created, how FROM turns WHERE conversation = ? ORDER BY idx",
             (conversation,),
         )
-        return [Turn(q, qu, a, json.loads(s), c) for q, qu, a, s, c in rows]
+        return [Turn(q, qu, a, json.loads(s), c, h) for q, qu, a, s, c, h in rows]
 
     def history(self, conversation: str) -> list[Answer]:
         """The turns as minimal Answers, for ``Library.ask_stream(history=...)``."""

@@ -62,6 +62,9 @@ class IngestEvent:
     rate: float = 0.0  # chunks embedded per second so far
     eta_s: float | None = None
     reason: str = ""
+    # files finished, the group being embedded counted by the share of it embedded: a progress bar
+    # over ``files_total`` that reaches the end when the embedding does, not when the reading does
+    files_finished: float = 0.0
 
 
 @dataclass
@@ -319,7 +322,8 @@ class Ingestor:
             # for the ETA, a file waiting in the group being embedded is done in the share its group is
             finished = done - len(pending) + (len(pending) * embedded / to_embed if to_embed else 0)
             eta = elapsed / finished * (total - finished) if finished > 0 else None
-            return IngestEvent(kind, path, done, total, chunks, chunks / elapsed if elapsed > 0 else 0.0, eta)
+            return IngestEvent(kind, path, done, total, chunks, chunks / elapsed if elapsed > 0 else 0.0, eta,
+                               files_finished=finished)
 
         def flush():
             nonlocal pending, pending_chunks
@@ -386,7 +390,7 @@ class Ingestor:
         report.chunks_total = self.store.counts()["chunks"]
         report.seconds = round(time.perf_counter() - t0, 3)
         self.on_event(
-            IngestEvent("done", files_done=done, files_total=total, chunks=report.chunks_embedded,
+            IngestEvent("done", files_done=done, files_total=total, chunks=report.chunks_embedded, files_finished=done,
                         rate=report.chunks_embedded / report.seconds if report.seconds else 0.0, eta_s=0.0)
         )
         return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sqlite3
 import threading
@@ -14,13 +15,14 @@ from typing import Callable, Iterator
 from .answer import Answerer
 from .config import Config, load_config
 from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_lock
+from .keyword_index import GENERATION_KEY
 from .plugins import PluginRegistry
 from .retrieve import Filters, Retriever
 from .store import Store
 from .conversation import Conversations, standalone_query
 from .types import Answer, Draft, Hit, Retrieved
 
-__all__ = ["Library", "LibraryError", "CollectionInfo", "check_collection_name", "list_collections"]
+__all__ = ["Library", "LibraryError", "LibraryStatus", "CollectionInfo", "check_collection_name", "list_collections"]
 
 
 class LibraryError(Exception):
@@ -44,6 +46,53 @@ class CollectionInfo:
     files: int | None  # None: the state file could not be read
     chunks: int | None
     path: Path
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    """What ``Library.status()`` reports. ``as_dict()`` is the ``assistant status --json`` object."""
+
+    files: int
+    chunks: int
+    data_dir: str
+    store: str
+    collection: str
+    config: str | None
+    folders: list[str]
+    embed_model: str
+    generator: str
+    model: str
+    failures: list[dict[str, str]]
+    generation: str | None = None  # the store's chunks_generation: moves with every write, by any process
+    updating: str | None = None  # "pid N" while a process holds the write lock, else None
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        del d["generation"], d["updating"]
+        return d
+
+    def __getitem__(self, key: str):  # the dict it replaces, for callers not yet moved to attributes
+        return getattr(self, key)
+
+
+def update_in_progress(data_dir: Path) -> str | None:
+    """"pid N" while a live process holds the library's write lock (it writes that there), else None.
+
+    Reads the lock file only: taking the lock to test it would make a concurrent ingest fail."""
+    try:
+        text = (Path(data_dir) / "write.lock").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    m = re.fullmatch(r"pid (\d+)", text)
+    if not m:
+        return None
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return None  # it crashed holding the lock: the OS released it
+    except OSError:
+        pass
+    return text
 
 
 def list_collections(data_dir: Path) -> list[CollectionInfo]:
@@ -228,19 +277,21 @@ class Library:
 
     # --- status ----------------------------------------------------------------
 
-    def status(self) -> dict:
+    def status(self) -> LibraryStatus:
         counts = self.store.counts()
         gen = self.config.generation
-        return {
-            "files": counts["files"],
-            "chunks": counts["chunks"],
-            "data_dir": str(self.config.data_dir),
-            "store": self.store.chroma_path,
-            "collection": self.store.collection_name,
-            "config": str(self.config.path) if self.config.path else None,
-            "folders": [str(p) for p in self.config.folders()],
-            "embed_model": self.store.meta("embed_model") or self.config.embedding.model,
-            "generator": gen.generator,
-            "model": gen.model,
-            "failures": self.store.failures(),
-        }
+        return LibraryStatus(
+            files=counts["files"],
+            chunks=counts["chunks"],
+            data_dir=str(self.config.data_dir),
+            store=self.store.chroma_path,
+            collection=self.store.collection_name,
+            config=str(self.config.path) if self.config.path else None,
+            folders=[str(p) for p in self.config.folders()],
+            embed_model=self.store.meta("embed_model") or self.config.embedding.model,
+            generator=gen.generator,
+            model=gen.model,
+            failures=self.store.failures(),
+            generation=self.store.meta(GENERATION_KEY),
+            updating=update_in_progress(self.config.data_dir),
+        )

@@ -62,3 +62,30 @@ def test_conversations_persist_across_restarts(tmp_path, fake_library, docs):
     assert turns[1].query == "And how much does it cost? (Zorblax K3)" and turns[1].sources
     reopened.delete(conv)
     assert Conversations(lib.config.data_dir).list() == []
+
+
+def test_old_conversation_files_get_the_collection_and_how_columns(tmp_path):
+    import sqlite3
+
+    from assistant.types import QUOTED, VERIFIED
+
+    db = sqlite3.connect(tmp_path / "conversations.sqlite")  # the layout before either column
+    db.executescript(
+        """
+        CREATE TABLE conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL);
+        CREATE TABLE turns (conversation TEXT NOT NULL, idx INTEGER NOT NULL, question TEXT NOT NULL, query TEXT,
+            answer TEXT NOT NULL, sources TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (conversation, idx));
+        INSERT INTO conversations VALUES ('old', 'Old chat', 1, 1);
+        INSERT INTO turns VALUES ('old', 0, 'q?', NULL, 'a [1]', '[]', 1);
+        """
+    )
+    db.commit()
+    db.close()
+    conv = Conversations(tmp_path)
+    assert [(c.id, c.collection) for c in conv.list()] == [("old", "default")]
+    assert conv.turns("old")[0].how == QUOTED  # what old answers were in effect
+    cid = conv.create(collection="work")
+    conv.add_turn(cid, Answer("new?", "b", [], {}, "", "", how=VERIFIED))
+    assert {c.id: c.collection for c in conv.list()}[cid] == "work"
+    assert conv.turns(cid)[0].how == VERIFIED
+    Conversations(tmp_path)  # opening it again migrates nothing twice

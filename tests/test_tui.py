@@ -185,12 +185,12 @@ async def test_empty_state_ingest_ask_view_source_and_back(lib):
         assert "filter every month" in view.answer.text
         assert view.streamed_text.strip()  # it arrived in pieces first
         assert "filter every month" in view.query_one(Markdown).source
-        assert "cites [1]" in visible_text(view.query_one(".answer-meta"))
+        assert "verified against [1]" in visible_text(view.query_one(".answer-meta"))
         table = app.screen.query_one(SourcesTable)
         assert not app.screen.query_one("#sources-pane").has_class("-hidden")
         assert table.row_count == len(view.answer.sources) >= 2
         first = table.get_row_at(0)
-        assert first[0] == "[1]" and first[1] == "alpha.md" and first[5] == "✓"
+        assert first[0] == "[1]" and first[1] == "alpha.md" and first[4] == "✓"
         assert "/" not in "".join(str(table.get_row_at(i)[1]) for i in range(table.row_count))
 
         # open the source: the viewer shows the file's chunks with the passage highlighted
@@ -285,13 +285,19 @@ class GatedEmbedder(FakeEmbedder):
         return super().embed(texts, batch_size)
 
 
-async def test_chat_stays_usable_while_ingesting(tui_docs):
+def gated_library(folder: Path) -> tuple[Library, GatedEmbedder]:
+    """alpha.md ingested; a further ingest embeds only when the test opens the embedder's gate."""
     cfg = Config()
-    cfg.library.folders = [str(tui_docs)]
+    cfg.library.folders = [str(folder)]
     embedder = GatedEmbedder()
     lib = Library(cfg, embedder=embedder, generator=FakeGenerator())
-    lib.ingest([tui_docs / "alpha.md"])
+    lib.ingest([folder / "alpha.md"])
     embedder.hold = True
+    return lib, embedder
+
+
+async def test_chat_stays_usable_while_ingesting(tui_docs):
+    lib, embedder = gated_library(tui_docs)
     app = create_app(lib)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
@@ -501,19 +507,18 @@ def _steady(pilot):
     pilot.app.screen.query_one("#question", Input).cursor_blink = False
 
 
+async def _models_ready_and_steady(pilot):
+    await wait_for(pilot, lambda: pilot.app.models_ready)
+    _steady(pilot)
+
+
 def test_snapshot_empty_state(lib, snap_compare):
     app = create_app(lib, show_timings=False)
-
-    async def run_before(pilot):
-        await wait_for(pilot, lambda: pilot.app.models_ready)
-        _steady(pilot)
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_models_ready_and_steady)
 
 
 async def _answer_then_settle(pilot):
-    await wait_for(pilot, lambda: pilot.app.models_ready)
-    _steady(pilot)
+    await _models_ready_and_steady(pilot)
     await ask(pilot, "How often should I clean the alpha pump filter?")
     await pilot.pause(0.1)
 
@@ -521,6 +526,17 @@ async def _answer_then_settle(pilot):
 def test_snapshot_after_answer(ingested, snap_compare):
     app = create_app(ingested, show_timings=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_answer_then_settle)
+
+
+def test_snapshot_empty_state_small(lib, snap_compare):
+    """40x12: the footer shows whole keys (not "^p palettet")."""
+    app = create_app(lib, show_timings=False)
+    assert snap_compare(app, terminal_size=(40, 12), run_before=_models_ready_and_steady)
+
+
+def test_snapshot_after_answer_small(ingested, snap_compare):
+    app = create_app(ingested, show_timings=False)
+    assert snap_compare(app, terminal_size=(40, 12), run_before=_answer_then_settle)
 
 
 def test_snapshot_after_answer_wide(ingested, snap_compare):
@@ -608,7 +624,7 @@ async def test_conversations_persist_across_restarts_and_continue(tui_docs):
         table = app2.screen.query_one("#conversations", DataTable)
         assert table.row_count == 1
         row = table.get_row_at(0)
-        assert str(row[1]) == "How often should I clean the alpha pump filter?" and row[2] == "1"
+        assert str(row[1]) == "How often should I clean the alpha pump filter?" and str(row[2]) == "default" and row[3] == "1"
         assert row[0] == ""  # not open in the chat yet
         assert table.has_focus
         await pilot.press("enter")
@@ -618,10 +634,10 @@ async def test_conversations_persist_across_restarts_and_continue(tui_docs):
         view = app2.screen.query(AnswerView).last()
         assert view.answer.text == first.text
         assert "filter every month" in view.query_one(Markdown).source
-        assert "cites [1]" in visible_text(view.query_one(".answer-meta"))
+        assert "verified against [1]" in visible_text(view.query_one(".answer-meta"))
         sources = app2.screen.query_one(SourcesTable)
         assert sources.row_count == len(first.sources)
-        assert sources.get_row_at(0)[:2] == ["[1]", "alpha.md"] and sources.get_row_at(0)[5] == "✓"
+        assert sources.get_row_at(0)[:2] == ["[1]", "alpha.md"] and sources.get_row_at(0)[4] == "✓"
         assert "A question you ask now continues it" in visible_text(app2.screen.query(SystemNote).last())
         # a restored source opens in the viewer (found by its location: the chunk id is not stored)
         await pilot.press("tab", "enter")
@@ -636,7 +652,7 @@ async def test_conversations_persist_across_restarts_and_continue(tui_docs):
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app2.screen, ConversationsScreen) and app2.screen.loaded)
         table = app2.screen.query_one("#conversations", DataTable)
-        assert table.row_count == 1 and table.get_row_at(0)[0] == "●" and table.get_row_at(0)[2] == "2"
+        assert table.row_count == 1 and table.get_row_at(0)[0] == "●" and table.get_row_at(0)[3] == "2"
 
 
 async def test_delete_a_conversation_after_confirming(ingested):
@@ -834,7 +850,10 @@ async def test_copy_the_answer_and_its_sources(ingested):
         alpha = tui_path(ingested, "alpha.md")
         assert f"[1] {alpha}, lines 5-7 (cited)\n" in text
         assert text.count("\n[") == len(answer.sources)
-        assert notes[-1][0] == f"The answer and its {len(answer.sources)} sources are on the clipboard."
+        # the terminal may ignore the request (OSC 52): the note says how to enable it, and the file
+        assert notes[-1][0].startswith(f"Sent the answer and its {len(answer.sources)} sources to the terminal's clipboard.")
+        assert "set-clipboard on" in notes[-1][0] and "data/copied.txt" in notes[-1][0]
+        assert (ingested.config.data_dir / "copied.txt").read_text(encoding="utf-8") == text
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Copy answer" in titles
 
@@ -1161,13 +1180,12 @@ async def test_new_collection_from_the_library_view(ingested, tui_env):
         library_screen = app.screen
         await pilot.press("n")
         await pilot.pause()
-        await pilot.press(*"no way!", "enter")  # not a valid name: said, nothing changes
-        await wait_for(pilot, lambda: app.screen is library_screen)
-        assert app.library.collection == "default"
-        assert "collection 'no way!': use 3-63 letters" in notes[-1][0]
-
-        await pilot.press("n")
+        prompt = app.screen
+        await pilot.press(*"no way!", "enter")  # not a valid name: said in the dialog, which stays open
         await pilot.pause()
+        assert app.screen is prompt and app.library.collection == "default"
+        assert "collection 'no way!': use 3-63 letters" in visible_text(prompt.query_one("#prompt-error"))
+        prompt.query_one(Input).value = ""
         await pilot.press(*"fresh", "enter")
         await wait_for(pilot, lambda: app.library.collection == "fresh")
         collections = library_screen.query_one("#collections", DataTable)
@@ -1299,3 +1317,228 @@ async def test_real_models_ingest_and_answer_in_the_app(tui_env):
         assert table.row_count >= 1
         assert "k3.md" in [table.get_row_at(i)[1] for i in range(table.row_count)]
         assert lib.conversations.turns(app.main.conversation_id)[0].answer == view.answer.text
+
+
+# --- issue #17: one test per defect -------------------------------------------------------------------
+
+
+def _stored_chat(lib: Library, collection: str = "default") -> str:
+    conv = lib.conversations
+    cid = conv.create(collection=collection)
+    conv.add_turn(cid, lib.ask("How often should I clean the alpha pump filter?"))
+    return cid
+
+
+async def test_opening_a_chat_while_models_load_then_a_follow_up_is_drawn(tui_docs):
+    """#17.1: restart; F2; enter on a chat while "loading models…" (slow to read meanwhile, so enter
+    is pressed again); ask a follow-up at once. Each result reaches the chat as a message handled
+    in order in one queue: no coroutine run from a worker thread races another over the chat, and
+    no result goes to a screen that has closed."""
+    lib = make_library(tui_docs)
+    lib.ingest()
+    cid = _stored_chat(lib)
+    gen = SlowLoadingGenerator()
+    lib2 = make_library(tui_docs, gen)
+    reading = threading.Event()
+    read = lib2.conversations.turns
+
+    def slow_turns(conversation):  # the disk is busy with the models: the chat takes a while to read
+        reading.wait(10)
+        return read(conversation)
+
+    lib2.conversations.turns = slow_turns
+    app = create_app(lib2)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "loading models…" in visible_text(app.screen.query_one(StatusLine))
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationsScreen) and app.screen.loaded)
+        await pilot.press("enter", "enter")  # nothing seems to happen: pressed again
+        reading.set()
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and app.main.conversation_id == cid)
+        await pilot.press(*"and how often should I replace the seal?", "enter")  # typed at once
+        gen.release.set()
+        await wait_for(pilot, lambda: len(app.main.query(AnswerView)) == 2 and not app.main.answering)
+        assert len(app.main.query(QuestionView)) == 2  # the chat once, then the follow-up
+        assert app._batch_count == 0  # nothing holds the display
+        assert "and how often should I replace the seal?" in screen_text(app)
+        assert app.main.query(AnswerView).last().answer is not None
+        assert len(lib2.conversations.turns(cid)) == 2
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_a_chat_belongs_to_its_collection(ingested, tui_env):
+    """#17.2: reopening a chat of another collection switches to it; its sources open; F2 shows it."""
+    work = _second_collection(ingested, tui_env / "zoo")
+    cid = work.conversations.create(collection="work")
+    work.conversations.add_turn(cid, work.ask("When does the quokka enclosure open?"))
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationsScreen) and app.screen.loaded)
+        table = app.screen.query_one("#conversations", DataTable)
+        assert str(table.get_row_at(0)[2]) == "work"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.main.conversation_id == cid)
+        assert app.library.collection == "work"
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        assert "no longer in the library" not in screen_text(app)
+        assert "quokka" in visible_text(app.screen.query_one(".-hit"))
+        await pilot.press("escape")
+        # switching away: the next question starts a new chat in the new collection
+        assert app.switch_collection("default")
+        await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert app.main.conversation_id != cid
+        assert {c.id: c.collection for c in ingested.conversations.list()}[app.main.conversation_id] == "default"
+        assert len(ingested.conversations.turns(cid)) == 1
+
+
+async def test_changes_by_another_process_reach_the_status(lib):
+    """#17.3: an ingest by another process shows up; while it holds the lock, no "nothing is indexed"."""
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.models_ready)
+        status = app.screen.query_one(StatusLine)
+        assert visible_text(status).startswith("0 files")
+        with write_lock(lib.config.data_dir):
+            app.check_outside_changes()
+            assert "being updated by another process" in visible_text(status)
+            view = await ask(pilot, "How often should I clean the alpha pump filter?")
+            meta = visible_text(view.query_one(".answer-meta"))
+            assert "being updated by another process" in meta and "nothing is indexed" not in meta
+        other = make_library(lib.config.folders()[0])  # another Library on the same folder: another process
+        other.ingest()
+        # noticed by the app's own periodic check (every OUTSIDE_CHECK_S), nothing called by the test
+        await wait_for(pilot, lambda: visible_text(status).startswith("3 files · 12 chunks"))
+        assert not status.error
+
+
+async def test_typed_text_after_the_viewer_goes_to_the_question_box(ingested):
+    """#17.4: tab, enter on a source, esc: typing still asks."""
+    app = create_app(ingested)
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "How often should I clean the alpha pump filter?")
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press(*"beta mower warranty")
+        box = app.screen.query_one("#question", Input)
+        assert box.value == "beta mower warranty" and box.has_focus
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.main.answering and len(app.main.query(AnswerView)) == 2)
+
+
+async def test_ingest_progress_counts_embedding_and_quit_says_what_is_kept(tui_docs):
+    """#17.5: the bar is not full while the embedding still runs; ^q during an ingest says what it keeps."""
+    lib, embedder = gated_library(tui_docs)
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = capture_notifications(app)
+        await pilot.press("ctrl+r")
+        panel = app.screen.query_one(IngestPanel)
+        await wait_for(pilot, lambda: panel.last is not None and panel.last.files_done == panel.last.files_total)
+        bar = panel.query_one("#ingest-bar")
+        assert bar.progress < bar.total  # all read, not all embedded
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.is_running
+        assert "Stopping ingest, keeping the 1 file already indexed" in notes[-1][0]
+        embedder.gate.set()
+    assert lib.status().files == 1
+
+
+async def test_still_answering_after_esc_says_it_is_stopping(tui_docs):
+    """#17.6: "press esc" is not asked again once esc was pressed."""
+    gen = GatedGenerator()
+    lib = make_library(tui_docs, gen)
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        notes = capture_notifications(app)
+        box = app.screen.query_one("#question", Input)
+        box.value = "How often should I clean the alpha pump filter?"
+        await pilot.press("enter")
+        view = app.screen.query(AnswerView).last()
+        await wait_for(pilot, lambda: "[1]" in view.streamed_text)  # the model waits at the gate
+        box.value = "again?"
+        await pilot.press("enter")
+        assert notes[-1][0] == "Still answering: press esc to stop it first."
+        await pilot.press("escape")
+        box.focus()
+        await pilot.press("enter")
+        assert notes[-1][0] == "Still stopping the previous answer: ask again in a moment."
+        gen.gate.set()
+        await wait_for(pilot, lambda: not app.main.answering)
+
+
+async def test_empty_library_question_offers_the_keys_not_a_command(lib):
+    """#17.6: the empty-library message names ^r and ^o, not `assistant ingest`."""
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "anything?")
+        meta = visible_text(view.query_one(".answer-meta"))
+        assert "^o" in meta and "assistant ingest" not in meta
+
+
+async def test_reading_passages_and_a_draft_then_the_verdict(tui_docs):
+    """The contract: Retrieved → "reading N passages…"; a Draft is shown at once with "checking…";
+    the final Answer replaces it; ✓ only for a verified one."""
+    from assistant.types import QUOTED, Answer, Draft, Retrieved
+
+    lib = make_library(tui_docs)
+    lib.ingest()
+    gate = threading.Event()
+    real = lib.ask_stream
+
+    def ask_stream(question, **kw):
+        answer = None
+        for item in real(question, **kw):
+            if isinstance(item, Retrieved):
+                yield item
+                gate.wait(10)
+                yield Draft("Clean the filter every month [1].", item.sources)
+                gate.clear()
+                gate.wait(10)
+            elif isinstance(item, Answer):
+                answer = item
+        sources = [type(s)(s.n, s.hit, s.n == 1) for s in answer.sources]
+        yield Answer(question, "Clean the filter every month [1].", sources, {}, "m", "e", how=QUOTED)
+
+    lib.ask_stream = ask_stream
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        box = app.screen.query_one("#question", Input)
+        box.value = "How often should I clean the alpha pump filter?"
+        await pilot.press("enter")
+        view = app.screen.query(AnswerView).last()
+        meta = view.query_one(".answer-meta")
+        await wait_for(pilot, lambda: "reading" in visible_text(meta))
+        assert "passage" in visible_text(meta)
+        gate.set()
+        await wait_for(pilot, lambda: "checking the model's answer" in visible_text(meta))
+        gate.set()
+        await wait_for(pilot, lambda: not app.main.answering)
+        assert visible_text(meta).startswith("quoted from [1]") and "✓" not in visible_text(meta)
+
+
+async def test_cited_column_stays_with_long_file_names_side_by_side(tui_env):
+    """#17.6: at 120 columns the sources sit beside the chat; a long file name never cuts off "cited"."""
+    folder = tui_env / "docs"
+    folder.mkdir()
+    long_name = "a-very-long-file-name-about-the-alpha-pump-maintenance-schedule-2024-edition.md"
+    (folder / long_name).write_text("# Alpha pump\n\nClean the alpha pump filter every month.\n", encoding="utf-8")
+    lib = make_library(folder)
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ask(pilot, "How often should I clean the alpha pump filter?")
+        assert app.main.has_class("-wide")
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if " cited " in line or line.rstrip().endswith("cited"))
+        row = next(line for line in lines if "[1]" in line and "a-very-long" in line)
+        assert "✓" in row and "…" in row
+        assert header.index("cited") <= row.index("✓") < header.index("cited") + 5

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -14,13 +13,12 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.screen import Screen
 
-from ..config import Config, ConfigError, LibraryConfig, load_config
+from ..config import Config, LibraryConfig, load_config
 from ..conversation import ConversationInfo, Turn
-from ..ingest import IngestEvent, IngestReport, LibraryLocked
-from ..library import Library, LibraryError, check_collection_name
-from ..plugins import PluginError, PluginRegistry
+from ..ingest import IngestEvent, IngestReport
+from ..library import Library, LibraryStatus, check_collection_name, update_in_progress
+from ..plugins import PluginRegistry
 from ..retrieve import Filters
-from ..store import StoreError
 from ..types import Source
 from .screens import (
     ConversationsScreen,
@@ -32,18 +30,21 @@ from .screens import (
     SettingsScreen,
     ViewerScreen,
 )
+from .errors import USER_ERRORS, error_text
+from .messages import (
+    ConversationChosen,
+    ConversationDeleted,
+    CopyText,
+    NewCollection,
+    OpenSource,
+    SettingsSaved,
+    ShowError,
+    StatusChanged,
+    SwitchCollection,
+)
 from .widgets import SourcesTable, SystemNote, display_path, filters_text, ingest_summary, lines_of, plural
 
 __all__ = ["AssistantApp", "USER_ERRORS", "error_text"]
-
-# Errors whose message is meant for the user: shown as they are, never as a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (LibraryError, LibraryLocked, ConfigError, StoreError, PluginError)
-
-
-def error_text(e: BaseException) -> str:
-    """What the UI says about an error: a user error's own message; anything else with its type."""
-    return str(e) if isinstance(e, USER_ERRORS) else f"{type(e).__name__}: {e}"
-
 
 class _IngestAborted(Exception):
     pass
@@ -64,13 +65,17 @@ class AssistantApp(App):
         Binding("f1", "help", "Help"),
     ]
 
+    OUTSIDE_CHECK_S = 2.0  # how often to look for writes by other processes (one SELECT and a file read)
+
     def __init__(self, library: Library | None = None, *, show_timings: bool = True, collection: str | None = None) -> None:
         super().__init__()
         self.library = library
         self.start_collection = collection  # when the app creates the Library: --collection NAME
         self.show_timings = show_timings
         self.startup_error: str | None = None
-        self.status_info: dict | None = None
+        self.status_info: LibraryStatus | None = None
+        self._seen_generation: tuple[str, str | None] | None = None  # (collection, chunks_generation) last shown
+        self._quit_after_ingest = False
         self.ingesting = False
         self.last_report: IngestReport | None = None
         self._abort_ingest = threading.Event()
@@ -114,7 +119,10 @@ class AssistantApp(App):
         if threading.get_ident() == self._ui_thread:
             self.notify(message, title="Plugin", severity="warning", timeout=8)
         else:
-            self.from_thread(self.notify, message, title="Plugin", severity="warning", timeout=8)
+            self.call_later(self.notify, message, title="Plugin", severity="warning", timeout=8)
+
+    def on_mount(self) -> None:
+        self.set_interval(self.OUTSIDE_CHECK_S, self.check_outside_changes, name="outside changes")
 
     def on_unmount(self) -> None:
         self._abort_ingest.set()
@@ -142,7 +150,7 @@ class AssistantApp(App):
                 load()
             except Exception as e:  # never a traceback in the UI
                 errors.append(f"cannot load {what}: {error_text(e)}")
-        self.from_thread(self._warmup_done, errors)
+        self.call_later(self._warmup_done, errors)  # the thread never waits for the UI
 
     async def _warmup_done(self, errors: list[str]) -> None:
         self.models_ready = True
@@ -169,25 +177,13 @@ class AssistantApp(App):
                     return self.get_key_display(Binding(b.key.split(",")[0], b.action))
         return action
 
-    def from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
-        """``call_from_thread`` that returns False instead of raising once the app has gone."""
-        if not self.is_running:
-            return False
-        try:
-            self.call_from_thread(callback, *args, **kwargs)
-        except (RuntimeError, concurrent.futures.CancelledError):
-            if self.is_running:
-                raise
-            return False
-        return True
-
     def show_error(self, message: str, *, notify: bool = True) -> None:
         if notify:
             self.notify(message, title="Error", severity="error", timeout=8)
         if self._main is not None and self._main.ready:
             self._main.show_error(message)
 
-    def refresh_status(self) -> dict | None:
+    def refresh_status(self) -> LibraryStatus | None:
         if self.library is None:
             if self._main is not None and self._main.ready:
                 self._main.show_problem(self.startup_error or "the library is not available")
@@ -198,9 +194,27 @@ class AssistantApp(App):
             self.show_error(error_text(e))
             return None
         self.status_info = st
+        self._seen_generation = (st.collection, st.generation)
         if self._main is not None and self._main.ready:
-            self._main.show_status(st)
+            self._main.show_status(st, st.updating if not self.ingesting else None)
         return st
+
+    def check_outside_changes(self) -> None:
+        """Another process (``assistant ingest``) may write the library: its chunks_generation moves
+        with every write, and its write lock names it while it runs. Cheap: run every few seconds."""
+        if self.library is None or self.ingesting:
+            return
+        shown = self.status_info
+        try:
+            generation = self.library.store.meta("chunks_generation")
+        except Exception:
+            return
+        updating = update_in_progress(self.library.config.data_dir)
+        if (shown is None or (self.library.collection, generation) != self._seen_generation
+                or updating != shown.updating):
+            if shown is not None and shown.updating and not updating and self._main is not None and self._main.ready:
+                self._main.clear_error()  # "being updated by another process" is over
+            self.refresh_status()
 
     def sample_folder(self) -> str | None:
         """The configured folder, as status() lists it, if it is the bundled sample corpus."""
@@ -218,11 +232,15 @@ class AssistantApp(App):
     def generator_name(self) -> str:
         return self.library.config.generation.generator if self.library is not None else ""
 
-    def open_source(self, source: Source) -> None:
+    def open_source(self, source: Source, collection: str | None = None) -> None:
+        """Read ``source`` in its document, in ``collection`` (that of its answer; None: the one in use)."""
         chunks = []
         if self.library is not None:
             try:
-                chunks = self.library.store.chunks_of(source.hit.path)
+                library = self.library
+                if collection and collection != library.collection:
+                    library = library.for_collection(collection)
+                chunks = library.store.chunks_of(source.hit.path)
             except Exception as e:
                 self.show_error(error_text(e))
         self.push_screen(ViewerScreen(source, chunks))
@@ -254,6 +272,7 @@ class AssistantApp(App):
             ]),
             ("Chat", rows(MainScreen.BINDINGS) + [
                 ("enter", "Ask the question typed in the box"),
+                ("type anywhere", "Letters typed outside a text field go to the question box"),
                 ("tab / shift+tab", "Move between the question box and the sources table"),
                 ("enter (in sources)", "Read the selected source in its document"),
                 ("1-9 (in sources)", "Read source [n] in its document"),
@@ -303,10 +322,10 @@ class AssistantApp(App):
             return False
         self.library = library
         self.refresh_status()
-        files, chunks = st["files"], st["chunks"]
-        what = f"{plural(files, 'file')}, {plural(chunks, 'chunk')}"
+        what = f"{plural(st.files, 'file')}, {plural(st.chunks, 'chunk')}"
         if self._main is not None and self._main.ready:
-            self._main.chat.mount(SystemNote(f"Collection {name} ({what}): questions and ingests use it from now on."))
+            chat = " The next question starts a new chat." if self._main.conversation_id else ""
+            self._main.chat.mount(SystemNote(f"Collection {name} ({what}): questions and ingests use it from now on.{chat}"))
             self._main.chat.scroll_end(animate=False)
         self.notify(f"Now using the collection {name} ({what}).", title="Collection", markup=False)
         if isinstance(self.screen, LibraryScreen):
@@ -320,14 +339,65 @@ class AssistantApp(App):
 
         self.push_screen(
             PromptScreen("New collection", "a name, e.g. work (letters, digits, . _ -)",
-                         "enter: create it and switch to it · esc: cancel"),
+                         "enter: create it and switch to it · esc: cancel", check=check_collection_name),
             chosen,
         )
 
-    async def open_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
+    def open_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
+        """Show a stored conversation in the chat, in its own collection (switched to first)."""
+        if self.library is not None and info.collection != self.library.collection:
+            if not self.switch_collection(info.collection):
+                self.notify(f"“{info.title}” belongs to the collection {info.collection}, which cannot be "
+                            "opened now; it stays closed.", severity="warning", markup=False)
+                return
         while len(self.screen_stack) > 1:
-            self.pop_screen()
-        await self.main.show_conversation(info, turns)
+            self.pop_screen()  # not awaited here: a handler awaiting a screen change can deadlock (textual#5596)
+        # drawn by the chat screen in its own queue, in order with what the user types there
+        self.main.post_message(ConversationChosen(info, turns))
+
+    # --- what screens ask (typed messages) -----------------------------------------------------
+
+    def on_show_error(self, message: ShowError) -> None:
+        self.show_error(message.message, notify=message.notify)
+
+    def on_open_source(self, message: OpenSource) -> None:
+        self.open_source(message.source, message.collection)
+
+    def on_switch_collection(self, message: SwitchCollection) -> None:
+        self.switch_collection(message.name)
+
+    def on_new_collection(self, message: NewCollection) -> None:
+        self.action_new_collection()
+
+    def on_conversation_chosen(self, message: ConversationChosen) -> None:
+        self.open_conversation(message.info, message.turns)
+
+    async def on_conversation_deleted(self, message: ConversationDeleted) -> None:
+        if self._main is not None and self._main.conversation_id == message.info.id:
+            await self._main.action_new_chat()  # it was open in the chat: the chat starts afresh
+        self.notify(f"Deleted “{message.info.title}”.")
+
+    def on_settings_saved(self, m: SettingsSaved) -> None:
+        self.settings_saved(m.target, m.updates, m.config, m.filters, m.matching, m.created)
+
+    def on_status_changed(self, message: StatusChanged) -> None:
+        self.refresh_status()
+
+    def on_copy_text(self, message: CopyText) -> None:
+        """OSC 52 is all a terminal offers, and nothing says whether it obeyed: so the text
+        also goes to a file, and the note says both."""
+        self.copy_to_clipboard(message.text)
+        saved = ""
+        if self.library is not None:
+            try:
+                target = self.library.config.data_dir / "copied.txt"
+                target.write_text(message.text, encoding="utf-8")
+                saved = f" Also saved to {display_path(target)}."
+            except OSError:
+                pass
+        self.notify(f"Sent {message.what} to the terminal's clipboard. If nothing was copied, the terminal "
+                    f"ignores clipboard requests (OSC 52): enable it (tmux: set -g set-clipboard on).{saved}",
+                    title="Copy", timeout=10, markup=False)
 
     def action_copy_answer(self) -> None:
         self.main.action_copy_answer()
@@ -420,7 +490,26 @@ class AssistantApp(App):
     def action_cancel_ingest(self) -> None:
         if self.ingesting:
             self._abort_ingest.set()
-            self.main.ingest_panel.query_one("#ingest-label").update("Cancelling ingest after the current file…")
+            self.main.ingest_panel.query_one("#ingest-label").update(self._stopping_text())
+
+    def _stopping_text(self) -> str:
+        try:
+            files = self.library.status().files if self.library is not None else 0
+        except Exception:
+            files = 0
+        return (f"Stopping ingest, keeping the {plural(files, 'file')} already indexed "
+                "(the group being embedded is dropped)…")
+
+    async def action_quit(self) -> None:
+        """With an ingest running, stop it first, saying so: what was written stays."""
+        if self.ingesting and not self._quit_after_ingest:
+            self._quit_after_ingest = True
+            self.action_cancel_ingest()
+            again = self.get_key_display(Binding("ctrl+q", "quit"))
+            self.notify(f"{self._stopping_text()} Then the assistant quits ({again} again: at once).",
+                        title="Quitting", markup=False)
+            return
+        await super().action_quit()
 
     # --- ingest ---------------------------------------------------------------------------
 
@@ -454,23 +543,27 @@ class AssistantApp(App):
             if ev.kind == "file" and now - last < 0.1 and ev.files_done < ev.files_total:
                 return  # at most ten updates a second
             last = now
-            self.from_thread(self._ingest_event, ev)
+            self.call_later(self._ingest_event, ev)
 
         try:
             report = library.ingest(paths, on_event=on_event)
         except _IngestAborted:
-            self.from_thread(self._ingest_done, what, None, "ingest cancelled; what was written so far is kept")
+            kept = library.status().files
+            self.call_later(self._ingest_done, what, None, f"ingest stopped; the {plural(kept, 'file')} already indexed are kept")
             return
         except Exception as e:  # never a traceback in the UI
-            self.from_thread(self._ingest_done, what, None, error_text(e))
+            self.call_later(self._ingest_done, what, None, error_text(e))
             return
-        self.from_thread(self._ingest_done, what, report, None)
+        self.call_later(self._ingest_done, what, report, None)
 
     def _ingest_event(self, ev: IngestEvent) -> None:
         self.main.ingest_panel.event(ev)
 
     async def _ingest_done(self, what: str, report: IngestReport | None, error: str | None) -> None:
         self.ingesting = False
+        if self._quit_after_ingest:
+            self.exit()
+            return
         panel = self.main.ingest_panel
         panel.stop()
         self.main.set_activity("")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -15,11 +16,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Markdown, ProgressBar, Static
+from textual.widgets.data_table import ColumnKey
 
 from ..answer import NOT_FOUND
 from ..ingest import IngestEvent, IngestReport
 from ..retrieve import Filters
-from ..types import Answer, Hit, Source
+from ..types import NOT_FOUND_HOW, QUOTED, VERIFIED, Answer, Draft, Hit, Source
 
 __all__ = [
     "citation_parser",
@@ -69,6 +71,11 @@ def lines_of(start: int | None, end: int | None) -> str:
     return f"{start}" if not end or end == start else f"{start}-{end}"
 
 
+def fmt_when(ts: float) -> str:
+    """A timestamp as local "YYYY-MM-DD HH:MM"."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
 def fmt_eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -80,21 +87,20 @@ def fmt_eta(seconds: float | None) -> str:
     return f"{s}s"
 
 
-_FLAG_TEXT = {
-    "extractive-fallback": "the model gave no usable answer; showing the best matching passage",
-    "removed-invalid-citation": "removed a citation to a passage that does not exist",
-    "attributed-citation": "citation added by matching the answer to a passage",
-}
+def how_text(answer: Answer) -> str:
+    """How the answer was made, in the words the UI uses: a check mark only for a verified one."""
+    cited = ", ".join(f"[{s.n}]" for s in answer.sources if s.cited)
+    if answer.how == VERIFIED:
+        return "✓ verified" + (f" against {cited}" if cited else "")
+    if answer.how == NOT_FOUND_HOW or not answer.grounded:
+        return "not found in your documents"
+    return f"quoted from {cited}" if cited else "quoted from your documents"
 
 
 def answer_meta(answer: Answer, show_timings: bool) -> str:
-    parts: list[str] = []
-    cited = [s.n for s in answer.sources if s.cited]
-    if not answer.grounded:
-        parts.append("not found in your documents")
+    parts: list[str] = [how_text(answer)]
     if answer.sources:
-        n = len(answer.sources)
-        parts.append(plural(n, 'source') + (f", cites {', '.join(f'[{c}]' for c in cited)}" if cited else ""))
+        parts.append(plural(len(answer.sources), 'source'))
     if answer.model:
         parts.append(answer.model)
     if show_timings and answer.timings:
@@ -102,7 +108,6 @@ def answer_meta(answer: Answer, show_timings: bool) -> str:
         total = answer.timings.get("total_s")
         if first is not None and total is not None:
             parts.append(f"first token {first:.1f} s, total {total:.1f} s")
-    parts.extend(_FLAG_TEXT.get(f, f) for f in answer.flags)
     return " · ".join(parts)
 
 
@@ -283,17 +288,22 @@ class StatusLine(Static):
 class Welcome(Static):
     """The first block of the chat log: the empty state, or a short hint."""
 
-    def show_state(self, status: dict, ingest_key: str, path_key: str, sample: str | None = None) -> None:
-        """``sample``: the configured folder that is the bundled sample corpus, if it is one."""
-        self.set_class(status["chunks"] == 0, "-empty")
-        collection = status.get("collection") or "default"
+    def show_state(self, status, ingest_key: str, path_key: str, sample: str | None = None,
+                   updating: str | None = None) -> None:
+        """``status``: a LibraryStatus. ``sample``: the configured folder that is the bundled sample
+        corpus, if it is one. ``updating``: another process is writing the library."""
+        self.set_class(status.chunks == 0, "-empty")
+        collection = status.collection or "default"
         t = Text()
-        if status["chunks"] == 0:
+        if status.chunks == 0 and updating:
+            t.append("The library is being updated by another process", style="bold")
+            t.append(f" ({updating}). What it indexes shows up here as it is written.")
+        elif status.chunks == 0:
             t.append("Your library is empty.\n\n" if collection == "default" else f"The collection “{collection}” is empty.\n\n",
                      style="bold")
-            folders = [str(f) for f in status.get("folders") or []]
+            folders = [str(f) for f in status.folders or []]
             missing = [f for f in folders if not Path(f).exists()]
-            where = f" ([library] folders in {display_path(status['config'])})" if status.get("config") else ""
+            where = f" ([library] folders in {display_path(status.config)})" if status.config else ""
             if folders:
                 s = "s" if len(folders) > 1 else ""
                 if not missing:
@@ -310,7 +320,7 @@ class Welcome(Static):
                         t.append("  the sample documents that come with the assistant", style="italic")
                     t.append("\n")
                 if missing:
-                    file = display_path(status["config"]) if status.get("config") else "a config.toml"
+                    file = display_path(status.config) if status.config else "a config.toml"
                     t.append(f"{ingest_key} needs {'it' if len(folders) == 1 else 'them all'} to exist: "
                              f"set [library] folders in {file}, or press ")
                 else:
@@ -320,7 +330,7 @@ class Welcome(Static):
             t.append(path_key, style="bold reverse")
             t.append(" to ingest a file or folder you type. Then ask a question below.")
         else:
-            files, chunks = status["files"], status["chunks"]
+            files, chunks = status.files, status.chunks
             t.append("Ask a question about your documents ", style="bold")
             where = f"collection {collection}: " if collection != "default" else ""
             t.append(f"({where}{plural(files, 'file')}, {plural(chunks, 'chunk')}).\n")
@@ -368,13 +378,15 @@ class AnswerView(Vertical):
     handles ``Markdown.LinkClicked``, so no link opens a browser by itself.
     """
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, collection: str = "") -> None:
         super().__init__()
         self.question = question
+        self.collection = collection  # the collection it was asked in: its sources are read there
         self.answer: Answer | None = None
         self.sources: list[Source] = []  # the passages retrieved, then those of the checked answer
         self._stream = None
         self._text: list[str] = []
+        self.drafted = False  # a Draft is shown
         self.done = False
 
     def compose(self) -> ComposeResult:
@@ -386,13 +398,31 @@ class AnswerView(Vertical):
     def streamed_text(self) -> str:
         return "".join(self._text)
 
-    async def write(self, piece: str) -> None:
+    def set_reading(self, passages: int) -> None:
+        """The passages are found: the model reads them before its first word."""
+        if not self._text and not self.drafted:
+            self.query_one(".answer-meta", Static).update(f"reading {plural(passages, 'passage')}…")
+
+    async def show_draft(self, draft: Draft) -> None:
+        """A quoted answer, shown at once while the model works; the final answer replaces it."""
         if self.done:
+            return
+        self.drafted = True
+        self.sources = list(draft.sources)
+        await self.query_one(Markdown).update(draft.text)
+        self.query_one(".answer-meta", Static).update("quoted from your documents · checking the model's answer…")
+
+    async def write(self, piece: str) -> None:
+        """A piece of the model's text. Provisional: with a draft shown, it is kept out of sight
+        (the final answer may not use it); without one, it streams in as it comes."""
+        if self.done:
+            return
+        self._text.append(piece)
+        if self.drafted:
             return
         if self._stream is None:
             self._stream = Markdown.get_stream(self.query_one(Markdown))
             self.query_one(".answer-meta", Static).update("answering…")
-        self._text.append(piece)
         await self._stream.write(piece)
 
     async def _close_stream(self) -> None:
@@ -421,7 +451,7 @@ class AnswerView(Vertical):
         await self._close_stream()
         self.done = True
         self.add_class("-stopped")
-        if not self._text:
+        if not self._text and not self.drafted:
             await self.query_one(Markdown).update("*(stopped before the answer began)*")
         self.query_one(".answer-meta", Static).update("stopped · the answer is incomplete and was not checked")
 
@@ -433,10 +463,11 @@ class AnswerView(Vertical):
         self.query_one(".answer-meta", Static).update(Text(f"Error: {message}" + (f"\n{hint}" if hint else "")))
 
 
-def stored_answer(question: str, query: str | None, text: str, sources: list[dict]) -> Answer:
+def stored_answer(question: str, query: str | None, text: str, sources: list[dict], how: str = QUOTED) -> Answer:
     """A conversation turn as an Answer for display (the model and timings are not stored)."""
     srcs = sources_from_dicts(sources)
-    return Answer(question, text, srcs, {}, "", "", query=query, grounded=text.strip() != NOT_FOUND)
+    grounded = how != NOT_FOUND_HOW and text.strip() != NOT_FOUND
+    return Answer(question, text, srcs, {}, "", "", query=query, grounded=grounded, how=how)
 
 
 class ChatLog(VerticalScroll):
@@ -462,7 +493,7 @@ class ChatLog(VerticalScroll):
 
 
 class SourcesTable(DataTable):
-    """[n], file, page, lines, score, cited: the passages behind the current answer.
+    """[n], file, page, lines, cited, score: the passages behind the current answer.
 
     Enter reads the selected one; a digit n reads source [n].
     """
@@ -477,24 +508,41 @@ class SourcesTable(DataTable):
 
     def on_mount(self) -> None:
         self.add_column("#", key="n", width=4)
-        self.add_column("file", key="file")
+        self.add_column("file", key="file", width=self._file_width())
         self.add_column("page", key="page", width=4)
         self.add_column("lines", key="lines", width=7)
+        self.add_column("cited", key="cited", width=5)  # before the score: the last to be cut off
         self.add_column("score", key="score", width=6)
-        self.add_column("cited", key="cited", width=5)
+
+    # every column but the file's has a fixed width, so a long file name never pushes "cited" out
+    _FIXED = 4 + 4 + 7 + 6 + 5 + 2 * 6  # the other columns and each column's padding
+
+    def _file_width(self) -> int:
+        width = self.parent.size.width if self.parent is not None and self.parent.size.width else self.app.size.width
+        return max(8, width - self._FIXED - 2)
+
+    def on_resize(self) -> None:
+        if self.sources:
+            self.show(self.sources)
 
     def show(self, sources: Iterable[Source]) -> None:
         self.clear()
         self.sources = list(sources)
+        column = self.columns.get(ColumnKey("file"))
+        width = self._file_width()
+        if column is not None:
+            column.width = width
+            column.auto_width = False
         for s in self.sources:
             h = s.hit
+            name = Path(h.path).name
             self.add_row(
                 f"[{s.n}]",
-                Path(h.path).name,
+                name if len(name) <= width else name[: width - 1] + "…",
                 str(h.page) if h.page else "-",
                 lines_of(h.start_line, h.end_line),
-                f"{h.score:.3f}",
                 "✓" if s.cited else "",
+                f"{h.score:.3f}",
                 key=str(s.n),
             )
 
@@ -535,6 +583,7 @@ class IngestPanel(Vertical):
         self.failures: list[tuple[str, str]] = []
         self.what = ""
         self.last: IngestEvent | None = None
+        self.finished = 0.0  # files written, embedding included (IngestEvent.files_finished)
 
     def compose(self) -> ComposeResult:
         yield Label("", id="ingest-label")
@@ -544,6 +593,7 @@ class IngestPanel(Vertical):
         self.what = what
         self.failures = []
         self.last = None
+        self.finished = 0.0
         self.query_one(ProgressBar).update(total=None, progress=0)
         self.query_one("#ingest-label", Label).update(Text(f"Ingesting {what}: scanning…"))
         self.add_class("-active")
@@ -554,9 +604,11 @@ class IngestPanel(Vertical):
         if ev.kind == "removed":
             return
         self.last = ev
+        # the bar follows the files written (embedding included), never only the files read
+        self.finished = max(self.finished, ev.files_finished)
         bar = self.query_one(ProgressBar)
-        bar.update(total=max(ev.files_total, 1), progress=ev.files_done)
-        parts = [f"{ev.files_done}/{ev.files_total} files", f"{ev.chunks} chunks"]
+        bar.update(total=max(ev.files_total, 1), progress=self.finished)
+        parts = [f"{ev.files_done}/{ev.files_total} files read", f"{ev.chunks} chunks embedded"]
         if ev.rate:
             parts.append(f"{ev.rate:.1f} chunks/s")
         if ev.eta_s:
