@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from .extract import Scored, Unit, is_instruction, score_units, split_units
-from .facts import NUMBER, content_words, expected_type, facts, has_type
+from .facts import content_words, expected_type, facts, has_type
 from .types import (NOT_FOUND_HOW, QUOTED, VERIFIED, Answer, Draft, GenerationRequest, Hit, ModelInfo, Retrieved,
                     Source)
 
@@ -55,7 +55,6 @@ EXAMPLE = (
 
 _CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_WORD = re.compile(r"\w+")
 
 
 def _quote(text: str) -> str:
@@ -216,7 +215,7 @@ def quoted_answer(picked: list[tuple[int, str]]) -> str:
 
 # --- versions of one document -------------------------------------------------------------
 
-_VERSION_WORDS = re.compile(r"(?i)[_\-. ]*(?:final|draft|copy|old|new|latest|v\d+(?:\.\d+)*|rev\d*|\d{4}[-_]?\d{2}[-_]?\d{2}|\(\d+\))")
+_VERSION_WORDS = re.compile(r"(?i)(?:^|[_\-. ])(?:final|draft|copy|old|new|latest|v\d+(?:\.\d+)*|rev\d*|\d{4}[-_]?\d{2}[-_]?\d{2}|\(\d+\))(?=$|[_\-. ])")
 _REVISION = re.compile(r"(?i)\b(?:revision|rev\.?|version|ver\.?)\s*:?\s*(\d+(?:\.\d+)*)")
 
 
@@ -243,6 +242,15 @@ def _version_of(store, path: str) -> _Version:
     return _Version(path, label, (rev_key, dates[-1] if dates else "", mtime))
 
 
+def _near_duplicates(store, paths: list[str]) -> list[str]:
+    """The paths whose text mostly matches the first path's (two README.md of two projects are no versions)."""
+    from .extract import _terms
+
+    terms = {p: _terms(" ".join(c.text for c in store.chunks_of(p))) for p in paths}
+    first = terms[paths[0]]
+    return [p for p in paths if len(first & terms[p]) >= 0.5 * max(len(first | terms[p]), 1)]
+
+
 def newest_versions(hits: list[Hit], store) -> tuple[list[Hit], dict[str, list[_Version]]]:
     """Hits of near-duplicate files (same name but for version words, and shared text) keep
     only the newest file's: the one whose own text says it is newer (a revision number, else
@@ -256,6 +264,9 @@ def newest_versions(hits: list[Hit], store) -> tuple[list[Hit], dict[str, list[_
     older: dict[str, list[_Version]] = {}
     dropped: set[str] = set()
     for paths in by_family.values():
+        if len(paths) < 2 or store is None:
+            continue
+        paths = _near_duplicates(store, paths)
         if len(paths) < 2:
             continue
         versions = sorted((_version_of(store, p) for p in paths), key=lambda v: v.key, reverse=True)
@@ -335,7 +346,10 @@ class Answerer:
     # -- steps --
 
     def retrieve(self, query: str, k: int, mode, filters) -> list[Hit]:
-        hits, _ = self.retriever.search(query, top_k=k, mode=mode, filters=filters)
+        """The passages, none when even the closest is too far in meaning ([retrieval] min_dense_similarity)."""
+        hits, best_dense = self.retriever.search(query, top_k=k, mode=mode, filters=filters)
+        if (mode or self.config.retrieval.mode) != "keyword" and best_dense < self.config.retrieval.min_dense_similarity:
+            return []
         return hits
 
     def score(self, query: str, hits: list[Hit]) -> list[Scored]:
@@ -473,8 +487,12 @@ class Answerer:
     def _generate(self, question: str, sources: list[Source]):
         cfg = self.config.generation
         info = self.generator.info()
-        request = PromptBuilder(info, cfg.prompt_style).request(question, [s.hit for s in sources],
-                                                                 min(cfg.max_tokens, 64), cfg.temperature)
+        builder = PromptBuilder(info, cfg.prompt_style)
+        max_tokens = min(cfg.max_tokens, 64)  # one short line is asked for
+        count = getattr(self.generator, "count_tokens", None) or (lambda text: len(text) // 3 + 1)
+        budget = info.context_length - max_tokens - count(builder.overhead(question)) - 16
+        hits = pack_passages([s.hit for s in sources], budget, count)  # a model with a small window reads fewer
+        request = builder.request(question, hits, max_tokens, cfg.temperature)
         pieces: list[str] = []
         stream = stream_checked(self.generator.stream(request))
         while True:
