@@ -288,7 +288,7 @@ def evaluate_qa(library, items: list[dict]) -> dict:
         first_tokens.append(ans.timings.get("first_token_s", 0.0))
         totals.append(ans.timings.get("total_s", 0.0))
         refused = ans.how == NOT_FOUND_HOW or not ans.grounded
-        bad = _contains(ans.text, it.get("must_not_contain") or [])
+        bad = _contains(_answer_part(ans.text), it.get("must_not_contain") or [])
         sources = it.get("source_files") or []
         missing = [] if refused else unsupported(ans)
         if not refused:
