@@ -21,6 +21,7 @@ __all__ = ["Config", "ConfigError", "load_config", "find_config_file", "update_c
 
 CONFIG_ENV = "ASSISTANT_CONFIG"
 DATA_DIR_ENV = "ASSISTANT_DATA_DIR"
+SERVER_TOKEN_ENV = "ASSISTANT_SERVER_TOKEN"
 
 
 class ConfigError(Exception):
@@ -88,6 +89,21 @@ class StoreConfig:
 
 
 @dataclass
+class ServerConfig:
+    """`assistant serve`: the HTTP API (see docs/api.md)."""
+
+    host: str = "127.0.0.1"  # a non-loopback address needs a token
+    port: int = 8765
+    token: str = ""  # clients send "Authorization: Bearer TOKEN"; ASSISTANT_SERVER_TOKEN overrides it
+    max_queue: int = 8  # questions waiting for the model; past that, 503 with Retry-After
+    max_body_kb: int = 64  # larger request bodies get 413
+    cors_origins: list[str] = field(default_factory=list)  # no CORS unless listed
+
+    def bearer_token(self) -> str:
+        return os.environ.get(SERVER_TOKEN_ENV) or self.token
+
+
+@dataclass
 class Config:
     library: LibraryConfig = field(default_factory=LibraryConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -95,6 +111,7 @@ class Config:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Where the file was read from (None: built-in defaults); relative paths resolve against it.
     path: Path | None = None
@@ -213,6 +230,9 @@ def _check_ranges(cfg: Config) -> None:
         ("retrieval.candidates", cfg.retrieval.candidates >= cfg.retrieval.top_k),
         ("generation.n_ctx", cfg.generation.n_ctx >= 256),
         ("generation.max_tokens", cfg.generation.max_tokens >= 1),
+        ("server.port", 0 <= cfg.server.port <= 65535),
+        ("server.max_queue", cfg.server.max_queue >= 0),
+        ("server.max_body_kb", cfg.server.max_body_kb >= 1),
     ]
     for key, ok in checks:
         if not ok:
