@@ -103,7 +103,7 @@ def _error(status: int, message: str, *, param: str | None = None, kind: str = "
 
 
 class _Guard:
-    """Outermost ASGI layer: ``401`` without the bearer token (compared in constant time),
+    """The ASGI layer around the routes: ``401`` without the bearer token (compared in constant time),
     ``413`` for a body over ``max_bytes`` (read here once, then replayed), and ``500`` with
     the exception's type only: no traceback, no message that might quote a document."""
 
@@ -199,7 +199,7 @@ def _turns(messages: list[_Message]) -> tuple[str, list[tuple[str, str]]]:
     """The question (the last user message) and the earlier (question, answer) turns."""
     talk = [m for m in messages if m.role in ("user", "assistant")]
     if not talk or talk[-1].role != "user" or not talk[-1].text().strip():
-        raise ApiError(400, "the last message must be the user's question, with text", param="messages")
+        raise ApiError(400, "messages: the last one must be the user's question, with text", param="messages")
     turns: list[tuple[str, str]] = []
     for m in talk[:-1]:
         if m.role == "user":
@@ -253,10 +253,6 @@ def create_app(lib: Library, *, log_questions: bool = False) -> Any:
 
     for errors in USER_ERRORS:
         app.add_exception_handler(errors, lambda request, e: _error(409, str(e), kind="library_error"))
-
-    @app.exception_handler(Exception)
-    async def _crash(request, e: Exception):  # the type only: a message might quote a document
-        return _error(500, f"internal error ({type(e).__name__})", kind="server_error")
 
     @app.exception_handler(Busy)
     async def _busy(request, e: Busy):
@@ -321,6 +317,7 @@ def create_app(lib: Library, *, log_questions: bool = False) -> Any:
         except BaseException as e:
             cancel.set()
             future.cancel()
+            waiting.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no "never retrieved" noise
             if isinstance(e, (Cancelled, asyncio.CancelledError)):
                 log.info("chat: the client went away; its answer was stopped")
             raise
@@ -352,13 +349,13 @@ def create_app(lib: Library, *, log_questions: bool = False) -> Any:
         yield "data: [DONE]\n\n"
 
     app.state.generations = generations
-    guarded = _Guard(app, token=cfg.bearer_token(), max_bytes=cfg.max_body_kb * 1024)
-    if cfg.cors_origins:
+    app.add_middleware(_Guard, token=cfg.bearer_token(), max_bytes=cfg.max_body_kb * 1024)
+    if cfg.cors_origins:  # outside the guard: a browser's preflight carries no token
         from starlette.middleware.cors import CORSMiddleware
 
-        return CORSMiddleware(guarded, allow_origins=cfg.cors_origins, allow_methods=["GET", "POST"],
-                              allow_headers=["Authorization", "Content-Type"])
-    return guarded
+        app.add_middleware(CORSMiddleware, allow_origins=cfg.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    return app
 
 
 # --- starting it ---------------------------------------------------------------------------
