@@ -29,14 +29,9 @@ import threading
 import time
 from pathlib import Path
 
+from answer import QUESTIONS  # bench/answer.py's questions: the script's folder is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = [
-    "How long does the K3 take to charge?",
-    "Which port does the K3 local REST API listen on?",
-    "How many employees did Larkspur Robotics have at the end of 2023?",
-    "What is the default mowing height?",
-    "When do the replacement PA-29 adapters ship?",
-]
 QUERIES = ["K3 charging time", "REST API port", "employees 2023", "mowing height", "PA-29 recall", "rain sensor",
            "warranty period", "spare blades price", "quiet mode", "firmware update"]
 

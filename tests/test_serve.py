@@ -326,3 +326,20 @@ def test_a_non_loopback_address_needs_a_token(tmp_path):
         with pytest.raises(ConfigError):
             check_bind(host, "")
         check_bind(host, "a-token")
+
+
+def test_server_settings_are_typed_with_named_errors(write_config):
+    import tomllib
+
+    from assistant.config import ConfigError, ServerConfig, load_config, parse_config
+    from conftest import ROOT
+
+    shipped = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    assert parse_config(shipped).server == ServerConfig()  # config.toml documents the defaults
+    for body, message in [('[server]\nmax_queue = -1\n', "server.max_queue: value out of range"),
+                          ('[server]\nport = "http"\n', "server.port: expected int"),
+                          ('[server]\ncors_origins = "*"\n', "server.cors_origins: expected a list"),
+                          ('[server]\ntokens = "x"\n', "unknown key server.tokens")]:
+        write_config(body)
+        with pytest.raises(ConfigError, match=message):
+            load_config()
