@@ -226,6 +226,7 @@ def create_app(lib: Library, *, log_questions: bool = False) -> Any:
     libraries = _Libraries(lib)
     generations = Generations(cfg.max_queue)
     jobs = Jobs()
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
@@ -253,6 +254,10 @@ def create_app(lib: Library, *, log_questions: bool = False) -> Any:
 
     for errors in USER_ERRORS:
         app.add_exception_handler(errors, lambda request, e: _error(409, str(e), kind="library_error"))
+
+    @app.exception_handler(Cancelled)
+    async def _gone(request, e: Cancelled):  # nobody reads this: the client left (nginx's 499)
+        return _error(499, "the client closed the request", kind="cancelled")
 
     @app.exception_handler(Busy)
     async def _busy(request, e: Busy):
