@@ -343,3 +343,13 @@ def test_server_settings_are_typed_with_named_errors(write_config):
         write_config(body)
         with pytest.raises(ConfigError, match=message):
             load_config()
+
+
+def test_collection_flag_before_or_after_the_command():
+    from assistant.cli import build_parser
+
+    parser = build_parser()
+    for argv, expected in [(["serve", "--collection", "work"], "work"), (["--collection", "work", "serve"], "work"),
+                           (["mcp", "--collection", "work"], "work"), (["--collection", "work", "mcp"], "work"),
+                           (["serve"], None)]:
+        assert parser.parse_args(argv).collection == expected, argv
