@@ -20,8 +20,7 @@ from mcp_types import Resource
 
 from .library import Library, LibraryError
 from .retrieve import Filters
-from .serving import Busy, Generations, NotIndexed, answer_json, files_json, hits_json, indexed_lines
-from .serving import ask as ask_answer
+from .serving import Busy, Generations, NotIndexed, answer_json, files_json, hits_json, indexed_lines, ask as ask_answer
 
 __all__ = ["build_server", "run_stdio"]
 
