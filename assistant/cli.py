@@ -148,9 +148,9 @@ def cmd_search(args) -> int:
     lib = _library(args)
     hits = lib.search(" ".join(args.query), top_k=args.top_k, mode=args.mode, filters=_filters(args))
     if args.json:
-        from .types import Source
+        from .serving import hits_json
 
-        _print_json([Source(i, h).as_dict() for i, h in enumerate(hits, 1)])
+        _print_json(hits_json(hits))
         return EXIT_OK
     from .types import Source
 
@@ -162,14 +162,13 @@ def cmd_search(args) -> int:
 
 def cmd_status(args) -> int:
     lib = _library(args)
+    if args.json:
+        from .serving import status_json
+
+        _print_json(status_json(lib))
+        return EXIT_OK
     st = lib.status()
     collections = lib.collections()
-    if args.json:
-        _print_json({**st.as_dict(), "collections": [
-            {"name": c.name, "files": c.files, "chunks": c.chunks, "active": c.name == lib.collection}
-            for c in collections
-        ]})
-        return EXIT_OK
     print(f"files indexed:  {st.files}")
     print(f"chunks:         {st.chunks}")
     print(f"data folder:    {st.data_dir}")
@@ -188,6 +187,23 @@ def cmd_status(args) -> int:
         print(f"failed files:   {len(st.failures)}")
         for f in st.failures:
             print(f"  {f['path']}: {f['reason']}")
+    return EXIT_OK
+
+
+def cmd_serve(args) -> int:
+    from .server import serve
+
+    lib = _library(args)
+    cfg = lib.config.server
+    serve(lib, host=args.host or cfg.host, port=cfg.port if args.port is None else args.port,
+          log_questions=args.log_questions)
+    return EXIT_OK
+
+
+def cmd_mcp(args) -> int:
+    from .mcp_server import run_stdio
+
+    run_stdio(_library(args))
     return EXIT_OK
 
 
@@ -250,6 +266,19 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
+    p = sub.add_parser("serve", help="serve the library over HTTP: an OpenAI-compatible API (docs/api.md)")
+    p.add_argument("--host", default=None, help="address to listen on (default: [server] host, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: [server] port, 8765)")
+    p.add_argument("--log-questions", action="store_true", help="write questions to the log (never by default)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="serve the library to an MCP client over stdio (docs/api.md)")
+    p.set_defaults(func=cmd_mcp)
+
+    for p in (sub.choices["serve"], sub.choices["mcp"]):
+        # SUPPRESS: the subcommand's default must not hide `assistant --collection NAME serve`
+        p.add_argument("--collection", default=argparse.SUPPRESS, help="serve this collection")
+
     p = sub.add_parser("remove", help="take a file or folder out of the library")
     p.add_argument("path")
     p.set_defaults(func=cmd_remove)
@@ -296,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     from .store import StoreError
 
     try:
-        builtin = ("ingest", "ask", "status", "search", "remove", "plugins", "eval")
+        builtin = ("ingest", "ask", "status", "search", "remove", "plugins", "eval", "serve", "mcp")
         # plugin commands are looked up only when the command is not a built-in one
         registry = PluginRegistry(load_config().plugins) if argv and argv[0] not in builtin else None
         args = build_parser(registry).parse_args(argv)

@@ -21,6 +21,7 @@ __all__ = ["Config", "ConfigError", "load_config", "find_config_file", "update_c
 
 CONFIG_ENV = "ASSISTANT_CONFIG"
 DATA_DIR_ENV = "ASSISTANT_DATA_DIR"
+SERVER_TOKEN_ENV = "ASSISTANT_SERVER_TOKEN"
 
 
 class ConfigError(Exception):
@@ -98,6 +99,21 @@ class StoreConfig:
 
 
 @dataclass
+class ServerConfig:
+    """`assistant serve`: the HTTP API (see docs/api.md)."""
+
+    host: str = "127.0.0.1"  # a non-loopback address needs a token
+    port: int = 8765
+    token: str = ""  # clients send "Authorization: Bearer TOKEN"; ASSISTANT_SERVER_TOKEN overrides it
+    max_queue: int = 8  # questions waiting for the model; past that, 503 with Retry-After
+    max_body_kb: int = 64  # larger request bodies get 413
+    cors_origins: list[str] = field(default_factory=list)  # no CORS unless listed
+
+    def bearer_token(self) -> str:
+        return os.environ.get(SERVER_TOKEN_ENV) or self.token
+
+
+@dataclass
 class Config:
     library: LibraryConfig = field(default_factory=LibraryConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -106,6 +122,7 @@ class Config:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Where the file was read from (None: built-in defaults); relative paths resolve against it.
     path: Path | None = None
@@ -228,6 +245,9 @@ def _check_ranges(cfg: Config) -> None:
         ("answer.passages", cfg.answer.passages >= 1),
         ("answer.excerpts", 1 <= cfg.answer.excerpts <= 10),
         ("answer.min_coverage", 0.0 <= cfg.answer.min_coverage <= 1.0),
+        ("server.port", 0 <= cfg.server.port <= 65535),
+        ("server.max_queue", cfg.server.max_queue >= 0),
+        ("server.max_body_kb", cfg.server.max_body_kb >= 1),
     ]
     for key, ok in checks:
         if not ok:

@@ -28,6 +28,22 @@ def test_no_textual_on_import(code):
     assert r.returncode == 0, r.stderr
 
 
+def test_light_commands_do_not_load_the_servers():
+    """FastAPI, uvicorn and the mcp SDK are loaded by `assistant serve` / `assistant mcp` only."""
+    r = _run(
+        "import sys, contextlib, io\n"
+        "from assistant.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['serve', '--help'])\n"
+        "import assistant.serving\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'uvicorn', 'starlette', 'mcp', 'textual'})\n"
+        "assert not loaded, loaded\n"
+    )
+    assert r.returncode == 0, r.stderr
+
+
 def test_create_app_builds_without_running():
     r = _run(
         "from assistant.tui import create_app; from textual.app import App; "
