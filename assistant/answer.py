@@ -188,7 +188,7 @@ def verify(answer: str, question: str, sources: list[Source]) -> tuple[str, set[
     found = facts(text)
     q_facts = facts(question)
     kind = expected_type(question)
-    if kind and not has_type(kind, found, q_facts):
+    if kind and not has_type(kind, found, q_facts, text):
         return text, cited, [f"no {kind} in the answer"]
     if not cited:  # a passage that holds every fact of the answer, the best ranked first
         cited = next(({s.n} for s in sources if found and not found.missing_from(facts(_support_text(sources, {s.n})),
@@ -354,7 +354,7 @@ class Answerer:
 
     def score(self, query: str, hits: list[Hit]) -> list[Scored]:
         units = [u for rank, h in enumerate(hits) for u in split_units(h, rank) if not is_instruction(u.text)]
-        return score_units(query, units, self.embedder.embed, self.embedder.embed_query(query))
+        return score_units(query, units, self.embedder.embed_for_query, self.embedder.embed_query(query))
 
     def supported(self, query: str, s: Scored) -> bool:
         """May ``s`` answer ``query``? The question's names and codes are in its passage, enough of the
@@ -453,7 +453,8 @@ class Answerer:
             yield Answer(question, text, sources, timings, self._model_name(), self.embedder.name, query=used,
                          grounded=False, how=NOT_FOUND_HOW, flags=["not-supported"])
             return
-        shown = _distinct(picked + [s for s in scored if s not in picked])[: max(cfg.answer.excerpts, len(picked))]
+        # the excerpts the model reads and the sources listed; never more than the passages asked for (top_k)
+        shown = _distinct(picked + [s for s in scored if s not in picked])[: max(min(cfg.answer.excerpts, k), len(picked))]
         sources = [Source(i, s.unit.citation_hit()) for i, s in enumerate(shown, 1)]
         number = {id(s): i for i, s in enumerate(shown, 1)}
         quote = quoted_answer([(number[id(s)], s.unit.text) for s in picked])

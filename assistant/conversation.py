@@ -32,7 +32,7 @@ def _named_things(text: str) -> list[str]:
     words = _WORD.findall(text)
     out = []
     for i, w in enumerate(words):
-        if w.lower() in _QUESTION_WORDS:
+        if w.lower() in _QUESTION_WORDS or w == "I":
             continue
         if any(c.isdigit() for c in w) or (w[0].isupper() and (i > 0 or len(w) > 1 and w.isupper())):
             out.append(w)

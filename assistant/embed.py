@@ -89,6 +89,11 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """One query's vector, on ``query_threads`` torch threads (the batch setting is put back after)."""
+        return self.embed_for_query([text])[0]
+
+    def embed_for_query(self, texts: list[str]) -> np.ndarray:
+        """Texts a question waits for (its query, the sentences of its passages), on ``query_threads``
+        torch threads like the query, never queued behind an ingest's batch setting."""
         self.model  # loading it applies `threads`
         threads = self.cfg.query_threads
         if self.cfg.backend == "torch" and threads:
@@ -101,7 +106,7 @@ class Embedder:
                 if before != threads:
                     torch.set_num_threads(threads)
                     try:
-                        return self.embed([text])[0]
+                        return self.embed(texts)
                     finally:
                         torch.set_num_threads(before)
-        return self.embed([text])[0]
+        return self.embed(texts)

@@ -308,7 +308,7 @@ def score_units(
         named_here = sum(1 for w in named if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", low)) / len(named) if named else 0.0
         lexical = here / total + 0.5 * near / total
         coverage = (here + near) / total
-        typed = has_type(kind, u.facts, q_facts) if kind else False
+        typed = has_type(kind, u.facts, q_facts, u.text) if kind else False
         if typed and kind == NUMBER and measure and measure.isdisjoint(unit_terms[i] | ctx_terms[i]) and not _money_ok(measure, u.text):
             typed = 0.4  # a number, but not in what the question measures it in
         prior = max(u.hit.score, 0.0) / best_prior

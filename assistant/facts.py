@@ -24,6 +24,8 @@ __all__ = ["facts", "Facts", "expected_type", "has_type", "content_words", "NUMB
            "PERSON", "PLACE", "PHONE", "EMAIL"]
 
 NUMBER, DATE, TIME, CODE, PERSON, PLACE, PHONE, EMAIL = "number", "date", "time", "code", "person", "place", "phone", "email"
+FREQUENCY = "frequency"
+_FREQUENCY_WORDS = re.compile(r"\b(?:every|each|daily|weekly|monthly|yearly|annually|hourly|once|twice|per|a (?:day|week|month|year))\b", re.I)
 
 _MONTHS = {m: i for i, m in enumerate(
     ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -259,7 +261,8 @@ _TYPE_RULES: list[tuple[re.Pattern, str]] = [
     (re.compile(r"\bwhat time\b|\bat what time\b|\bwhich hours?\b|\bwhat hours\b|\bopening hours\b|\bat what times\b|\bwhat times\b", re.I), TIME),
     (re.compile(r"^\s*(?:and\s+)?when\b|\bwhat date\b|\bwhich date\b|\bwhich day\b|\bwhat day\b|\bwhich year\b|\bwhat year\b|\bsince when\b|\bby when\b|\bhow soon\b|\bdeadline\b", re.I), DATE),
     (re.compile(r"\b(?:part|serial|order|model|article|item|invoice|reference|ticket|case|account|product|tracking)\s*(?:number|no\.?|code|id)s?\b|\bsku\b|\bwhich code\b|\bwhat code\b|\berror code\b|\bendpoint\b|\bheader\b|\bwhich version\b|\bwhat version\b|\bfile name\b|\bidentifier\b|\bpart numbers?\b", re.I), CODE),
-    (re.compile(r"\bhow (?:many|much|long|far|big|large|heavy|high|tall|wide|deep|old|often|fast|quick|quickly|steep|warm|cold|hot|loud|soon)\b|\bwhat (?:is|was|are|were|'s) (?:the |my |its |their |our |a )?(?:[\w-]+ ){0,3}(?:price|cost|fee|fine|weight|capacity|number|amount|percentage|rate|temperature|speed|size|length|width|height|depth|distance|duration|total|sum|budget|salary|allowance|limit|maximum|minimum|age|population|revenue|voltage|power|range|discount|deposit|charge|count|score|rating|threshold|timeout|interval|delay|frequency|area|volume|dose|dosage|quantity|balance|share|margin|turnover|profit|loss|stock|level|port|year|period|term|notice|rent)s?\b|\bwhat percentage\b|\bwhat share\b|\bnumber of\b|\bwhich port\b|\bwhat port\b|\bat what (?:[\w-]+ )?(?:percentage|level|temperature|speed|age|price)\b|\bper ?cent\b|\bpercent\b|\bin (?:rpm|kg|km|mm|cm|euros?|dollars?|minutes|hours|days|months|years)\b|\bcost\b", re.I), NUMBER),
+    (re.compile(r"\bhow often\b|\bhow frequently\b|\bat what intervals?\b", re.I), FREQUENCY),
+    (re.compile(r"\bhow (?:many|much|long|far|big|large|heavy|high|tall|wide|deep|old|fast|quick|quickly|steep|warm|cold|hot|loud|soon)\b|\bwhat (?:is|was|are|were|'s) (?:the |my |its |their |our |a )?(?:[\w-]+ ){0,3}(?:price|cost|fee|fine|weight|capacity|number|amount|percentage|rate|temperature|speed|size|length|width|height|depth|distance|duration|total|sum|budget|salary|allowance|limit|maximum|minimum|age|population|revenue|voltage|power|range|discount|deposit|charge|count|score|rating|threshold|timeout|interval|delay|frequency|area|volume|dose|dosage|quantity|balance|share|margin|turnover|profit|loss|stock|level|port|year|period|term|notice|rent)s?\b|\bwhat percentage\b|\bwhat share\b|\bnumber of\b|\bwhich port\b|\bwhat port\b|\bat what (?:[\w-]+ )?(?:percentage|level|temperature|speed|age|price)\b|\bper ?cent\b|\bpercent\b|\bin (?:rpm|kg|km|mm|cm|euros?|dollars?|minutes|hours|days|months|years)\b|\bcost\b", re.I), NUMBER),
     (re.compile(r"^\s*(?:and\s+)?who\b|\bwhich (?:person|employee|manager|member|colleague|engineer|customer)\b|\bwhose\b|\bwho\b", re.I), PERSON),
     (re.compile(r"^\s*(?:and\s+)?where\b|\bwhich (?:city|town|country|address|street|place|shop|store|office|market|branch|dealer)\b|\bwhat address\b", re.I), PLACE),
 ]
@@ -277,12 +280,15 @@ def has_type(kind: str | None, unit: Facts, question: Facts, text: str = "") -> 
     """Does ``unit`` hold a fact of ``kind`` that the question does not already state?"""
     if kind is None:
         return True
+    if kind == FREQUENCY:  # "every month", "twice a year", "every 6 to 8 weeks"
+        return bool(_FREQUENCY_WORDS.search(text)) or bool(unit.numbers - question.numbers)
     if kind == NUMBER:
         return bool((unit.numbers - question.numbers) or (unit.times - question.times) or (unit.dates - question.dates))
     if kind == DATE:
         years = {n for n in unit.numbers if re.fullmatch(r"(19|20)\d\d", n)}
         days = {n for n in unit.names if n in _WEEKDAYS or n in _MONTHS}
-        return bool((unit.dates - question.dates) or (years - question.numbers) or (days - question.names))
+        return bool((unit.dates - question.dates) or (years - question.numbers) or (days - question.names)
+                    or (unit.times - question.times))  # "when does it open?" "at 9 am"
     if kind == TIME:
         return bool(unit.times - question.times)
     if kind == CODE:

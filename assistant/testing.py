@@ -51,6 +51,9 @@ class FakeEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._vec(text)
 
+    def embed_for_query(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
 
 class FakeGenerator:
     """Answers from the first quoted passage in the prompt; records the last request."""
