@@ -2,7 +2,7 @@
 
 The wheel ships its ONNX models (PP-OCRv4 detection and recognition), so
 nothing is downloaded. ``ocr_lines`` runs the pipeline stage by stage (detect,
-then classify and recognise in small batches) so that the time limit is checked
+then classify, then recognise line by line) so that the time limit is checked
 between stages and a page that runs over is reported, not waited for.
 """
 
@@ -17,7 +17,7 @@ from assistant.types import ReaderError, report_progress
 __all__ = ["ocr_lines", "ocr_page", "OCR_SECONDS_PER_PAGE"]
 
 OCR_SECONDS_PER_PAGE = 60.0  # [ingest] ocr_seconds_per_page: an A4 page at 150 dpi takes a few seconds on 2 cores
-_BATCH = 12  # text boxes classified and recognised between two looks at the clock
+_BATCH = 12  # text boxes classified (turned upright) in one call
 
 _engine: Any = None
 _lock = threading.Lock()  # one page at a time: the sessions use every core already
@@ -72,9 +72,10 @@ def ocr_lines(image, *, seconds: float = OCR_SECONDS_PER_PAGE, where: str = "pag
         recognised: list[tuple[str, float]] = []
         for i in range(0, len(crops), _BATCH):
             part, _, _ = engine.text_cls(crops[i : i + _BATCH])
-            found, _ = engine.text_rec(part)
-            recognised.extend(found)
-            check()
+            for crop in part:  # one at a time: in a batch, short lines are padded to the longest and lose spaces
+                found, _ = engine.text_rec([crop])
+                recognised.extend(found)
+                check()
     texts = [text if score >= engine.text_score else "" for text, score in recognised]
     return _lines(boxes, texts)
 
