@@ -80,6 +80,25 @@ def test_xlsx_values_not_formulas_and_long_gaps(tmp_path):
     assert "2*3" not in "".join(s.text for s in doc.sections)
 
 
+def test_a_title_row_above_the_headers_is_not_the_header(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Dealers"
+    ws["A1"] = "Dealer network 2024"
+    ws.merge_cells("A1:C1")  # a title over the table's width
+    ws.append([])
+    ws.append(["Town", "Dealer", "Phone"])
+    ws.append(["Hollinsby", "Greenfold", "5310"])
+    path = tmp_path / "dealers.xlsx"
+    wb.save(path)
+    lines = lines_of(SpreadsheetReader().read(path))
+    assert lines[("Dealers", None, 1)] == 'Sheet "Dealers", row 1: Dealer network 2024'
+    assert lines[("Dealers", None, 3)] == 'Sheet "Dealers", row 3 (headers): Town · Dealer · Phone'
+    assert lines[("Dealers", None, 4)] == 'Sheet "Dealers", row 4: Town: Hollinsby · Dealer: Greenfold · Phone: 5310'
+
+
 def test_ods_repeated_rows_and_spanned_header(tmp_path):
     from odf.opendocument import OpenDocumentSpreadsheet
     from odf.table import CoveredTableCell, Table, TableCell, TableRow

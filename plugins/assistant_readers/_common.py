@@ -315,11 +315,12 @@ class MergedCells:
 
 
 def table_lines(rows: Iterable[tuple[int, list[str]]], where: str, *, max_rows: int | None = None) -> Iterable[tuple[int, str]]:
-    """(row number, cell texts) -> (row number, line): the first non-empty row is the header.
+    """(row number, cell texts) -> (row number, line): the first row with two different values is the header.
 
     Every later row is rendered with the headers (``render_row``), prefixed by
-    ``where.format(row=N)``; the header row is a line of its own; empty rows
-    are skipped. Stops after ``max_rows`` data rows.
+    ``where.format(row=N)``; the header row is a line of its own; rows above it
+    with one value (a title, merged over the table or not) are lines as they
+    are; empty rows are skipped. Stops after ``max_rows`` data rows.
     """
     header: list[str] | None = None
     count = 0
@@ -328,6 +329,10 @@ def table_lines(rows: Iterable[tuple[int, list[str]]], where: str, *, max_rows: 
             continue
         prefix = where.format(row=number)
         if header is None:
+            distinct = list(dict.fromkeys(v for v in values if v))
+            if len(distinct) == 1:
+                yield number, f"{prefix}: {distinct[0]}"
+                continue
             header = values
             yield number, f"{prefix} (headers): " + " · ".join(v for v in values if v)
             continue
