@@ -19,6 +19,7 @@ All text is original and fictional. The output is byte-for-byte reproducible
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -225,9 +226,8 @@ SCAN_LINES = [
     "LARKSPUR ROBOTICS - SERVICE BULLETIN SB-07",
     "Date: 4 March 2024",
     "",
-    "K3 robots with serial numbers K3-23-04000",
-    "to K3-23-04650 need a new front caster",
-    "wheel bearing, part number LR-K3-BRG-F.",
+    "Robots: K3, serial numbers K3-23-04000 to K3-23-04650",
+    "Part to replace: front caster wheel bearing LR-K3-BRG-F",
     "Dealers replace the bearing free of charge.",
     "The repair takes about 25 minutes.",
     "",
@@ -422,8 +422,17 @@ def build_xlsx(path: Path) -> None:
         for cell in ws[3]:
             cell.font = Font(bold=True)
     wb.properties.creator = "Larkspur Robotics"
-    wb.properties.created = wb.properties.modified = FIXED_TIME
+    wb.properties.created = FIXED_TIME
     wb.save(path)
+    # openpyxl stamps the time of saving into docProps/core.xml: put the fixed one there
+    with zipfile.ZipFile(path) as z:
+        items = [(info, z.read(info.filename)) for info in z.infolist()]
+    stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for info, data in items:
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
+            z.writestr(info, data)
     _normalize_zip(path)
 
 
@@ -482,7 +491,7 @@ def build_scan_pdf(path: Path) -> None:
     from reportlab.lib.utils import ImageReader
     from reportlab.pdfgen import canvas
 
-    page = _render_page(SCAN_LINES, (1240, 1754), font_px=36, seed=7).convert("L")
+    page = _render_page(SCAN_LINES, (1240, 1754), font_px=32, seed=7).convert("L")
     c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
     c.setTitle("Service bulletin SB-07 (scan)")
     c.drawImage(ImageReader(page), 0, 0, width=A4[0], height=A4[1])

@@ -9,9 +9,12 @@ the extracted text, ``expected_page`` the 1-based page (PDF) or None, and
 fact's offset in ``section.text``):
 
 - text, markdown, rst, code, csv/tsv, jsonl: the line in the file;
-- pdf: the line in that page's extracted text;
-- html, docx, json, epub, notebook, mbox: the line in the extracted text
+- pdf: the line in that page's extracted text (or OCR text, for a scan);
+- xlsx, ods: the row in its sheet; pptx, odp: the line in that slide's text
+  (``page`` is the slide);
+- html, docx, odt, rtf, json, epub, notebook, mbox: the line in the extracted text
   (see each reader's docstring);
+- png, tiff: the line of the OCR text (``page`` for a TIFF page);
 - eml: the fact sits in a .txt attachment, so the line is in that attachment.
 
 ``EXTRA_CASES`` holds more cases in the same shape (e-mail body, .log,

@@ -20,7 +20,7 @@ from assistant_readers.image_reader import ImageReader
 from assistant_readers.pdf_reader import PdfReader
 from assistant_readers.slides_reader import SlidesReader
 from assistant_readers.spreadsheet_reader import SpreadsheetReader
-from conftest import run_cli
+from conftest import run_cli, unshare_works
 from formats import render_text
 from plugin_contracts import check_reader
 
@@ -335,12 +335,23 @@ def test_a_cancel_during_ocr_stops_the_ingest(fake_library, tmp_path):
     assert lib.store.file_rows() == []  # not recorded as a failed file
 
 
-def test_ocr_runs_offline_from_the_wheel(tmp_path):
-    """The OCR models come from the installed wheel: no network, no download folder."""
-    import importlib.util
-
-    models = Path(importlib.util.find_spec("rapidocr_onnxruntime").origin).parent / "models"
-    assert sorted(p.suffix for p in models.iterdir() if p.suffix == ".onnx") == [".onnx"] * 3
+@pytest.mark.integration
+@pytest.mark.skipif(not unshare_works(), reason="`unshare -n` is not permitted here (needs root or user namespaces)")
+def test_ocr_ingest_and_search_with_the_network_switched_off(tmp_path):
+    """The OCR models come from the installed wheel: ingest and search work in a namespace with no network."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _, png_fact, _, png_line = formats.build_png(folder)
+    _, pdf_fact, _, _ = formats.build_scanned_pdf(folder)
+    offline = ["unshare", "-n"]
+    r = run_cli("ingest", "--json", str(folder), prefix=offline)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["files_failed"] == []
+    for fact, name, page in ((png_fact, "notice.png", None), (pdf_fact, "scan.pdf", 1)):
+        r = run_cli("search", "--json", "--top-k", "1", fact, prefix=offline)
+        assert r.returncode == 0, r.stderr
+        [hit] = json.loads(r.stdout)
+        assert hit["path"].endswith(name) and fact in hit["text"] and hit["page"] == page
 
 
 # --- retrieval and listing ----------------------------------------------------------

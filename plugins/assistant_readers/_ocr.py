@@ -14,13 +14,20 @@ from typing import Any
 
 from assistant.types import ReaderError, report_progress
 
-__all__ = ["ocr_lines", "ocr_page", "OCR_SECONDS_PER_PAGE"]
+__all__ = ["ocr_lines", "ocr_page", "checked_seconds", "OCR_SECONDS_PER_PAGE"]
 
 OCR_SECONDS_PER_PAGE = 60.0  # [ingest] ocr_seconds_per_page: an A4 page at 150 dpi takes a few seconds on 2 cores
 _BATCH = 12  # text boxes classified (turned upright) in one call
 
 _engine: Any = None
 _lock = threading.Lock()  # one page at a time: the sessions use every core already
+
+
+def checked_seconds(value: float) -> float:
+    """``ocr_seconds_per_page`` as a reader setting: ValueError naming the key unless > 0."""
+    if not value > 0:
+        raise ValueError(f"ocr_seconds_per_page: must be > 0, got {value!r}")
+    return float(value)
 
 
 def _get_engine():

@@ -16,16 +16,14 @@ from typing import ClassVar
 from assistant.types import Document, ReaderError, Section
 
 from ._common import empty, is_empty_file, section_from_lines
-from ._ocr import OCR_SECONDS_PER_PAGE, ocr_page
+from ._ocr import OCR_SECONDS_PER_PAGE, checked_seconds, ocr_page
 
 
 class ImageReader:
     suffixes: ClassVar[tuple[str, ...]] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
     def __init__(self, *, ocr_seconds_per_page: float = OCR_SECONDS_PER_PAGE, max_pages: int = 200, max_megapixels: float = 60.0) -> None:
-        if ocr_seconds_per_page <= 0:
-            raise ValueError("ocr_seconds_per_page: must be > 0")
-        self.ocr_seconds_per_page = ocr_seconds_per_page
+        self.ocr_seconds_per_page = checked_seconds(ocr_seconds_per_page)
         self.max_pages = max_pages
         self.max_pixels = int(max_megapixels * 1_000_000)
 

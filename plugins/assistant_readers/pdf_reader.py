@@ -17,7 +17,7 @@ from typing import ClassVar
 from assistant.types import Document, ReaderError
 
 from ._common import empty, is_empty_file, section_from_lines
-from ._ocr import OCR_SECONDS_PER_PAGE, ocr_page
+from ._ocr import OCR_SECONDS_PER_PAGE, checked_seconds, ocr_page
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed-but-readable files warn a lot
 
@@ -38,13 +38,11 @@ class PdfReader:
     ) -> None:
         if ocr not in _OCR_MODES:
             raise ValueError(f"plugins.pdf.ocr: expected one of {', '.join(_OCR_MODES)}, got {ocr!r}")
-        if ocr_seconds_per_page <= 0:
-            raise ValueError("ocr_seconds_per_page: must be > 0")
         self.password = password
         self.ocr = ocr
         self.ocr_min_chars = ocr_min_chars  # fewer letters and digits than this on a page: "no text layer"
         self.ocr_dpi = ocr_dpi
-        self.ocr_seconds_per_page = ocr_seconds_per_page
+        self.ocr_seconds_per_page = checked_seconds(ocr_seconds_per_page)
 
     def read(self, path: Path) -> Document:
         from pypdf import PdfReader as _Pdf
