@@ -227,8 +227,13 @@ def open_zip_container(path: Path, kind: str, *, max_unzipped_mb: float = MAX_UN
 
 def cell_text(value: Any) -> str:
     """A cell value as the text a person reads: 12.0 -> "12", a datetime at midnight -> its date."""
+    kind = type(value)  # the common cases first: this runs for every cell
+    if kind is str:
+        return " ".join(value.split())
     if value is None:
         return ""
+    if kind is int:
+        return str(value)
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):

@@ -2,8 +2,8 @@
 
 ``page`` is the slide number (citations show it where a PDF shows its page),
 ``heading`` the slide title (else "Slide N"). A slide's text, with
-``start_line`` 1, is: the title, the body text (shapes top to bottom, one line
-per paragraph), each table as self-describing rows
+``start_line`` 1, is: the title, the body text (shapes in the slide's reading
+order, one line per paragraph), each table as self-describing rows
 ("Table, row 3: Model: K3 · Price: 899", see the spreadsheet reader), then the
 speaker notes, each line starting "Notes: ". The ZIP container is checked
 before parsing.
@@ -38,12 +38,11 @@ def _slide_section(number: int, title: str, body: list[str], notes: list[str]) -
 
 
 def _pptx_shapes(shapes) -> Iterator:
-    """Shapes in reading order (top to bottom, then left to right), groups opened."""
-    def key(shape):
-        return (shape.top or 0, shape.left or 0)
+    """Shapes in the slide's order (PowerPoint's reading order, as a screen reader follows it), groups opened."""
+    from pptx.shapes.group import GroupShape
 
-    for shape in sorted(shapes, key=key):
-        if getattr(shape, "shape_type", None) == 6:  # MSO_SHAPE_TYPE.GROUP
+    for shape in shapes:
+        if isinstance(shape, GroupShape):
             yield from _pptx_shapes(shape.shapes)
         else:
             yield shape
@@ -83,7 +82,7 @@ class SlidesReader:
             title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None else ""
             body: list[str] = []
             for shape in _pptx_shapes(slide.shapes):
-                if title_shape is not None and shape.shape_id == title_shape.shape_id:
+                if shape == title_shape:  # shapes compare by their XML element
                     continue
                 if getattr(shape, "has_table", False) and shape.has_table:
                     rows = ((i, [" ".join(c.text.split()) for c in row.cells]) for i, row in enumerate(shape.table.rows, 1))
