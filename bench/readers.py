@@ -3,7 +3,7 @@
     .venv/bin/python bench/readers.py [--files 200] [--rounds 3] [--ocr-pages 3] [--ingest] [--keep DIR]
 
 1. Spreadsheets and decks: ``--files`` generated files, half .xlsx (openpyxl:
-   3 sheets x 200 rows x 6 columns) and half .pptx (python-pptx: 10 slides with
+   3 sheets x 60 rows x 6 columns) and half .pptx (python-pptx: 10 slides with
    a title, 4 bullet lines, a 5x3 table and speaker notes). Each round reads all
    of them with the assistant's readers, and with the reader libraries alone
    (openpyxl read-only ``iter_rows(values_only=True)`` turning each value into
@@ -62,7 +62,7 @@ def make_files(root: Path, n: int, seed: int = 3) -> list[Path]:
             for s in range(3):
                 ws = wb.create_sheet(f"Sheet {s + 1}")
                 ws.append(["Item", "Town", "Price", "Stock", "Note", "Date"])
-                for r in range(200):
+                for r in range(60):
                     ws.append([f"LR-{rng.randrange(10**5)}", rng.choice(WORDS).title(), round(rng.uniform(5, 900), 2),
                                rng.randrange(500), _phrase(rng, 3, 9), f"2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"])
             path = root / f"sheet_{i:04d}.xlsx"

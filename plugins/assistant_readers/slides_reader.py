@@ -90,10 +90,8 @@ class SlidesReader:
                 elif getattr(shape, "has_text_frame", False) and shape.has_text_frame:
                     for paragraph in shape.text_frame.paragraphs:
                         body.extend(_paragraph_lines(paragraph.text))
-            notes = []
-            if self.notes and slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
-                notes = _paragraph_lines(slide.notes_slide.notes_text_frame.text)
-            yield title, body, notes
+            frame = slide.notes_slide.notes_text_frame if self.notes and slide.has_notes_slide else None
+            yield title, body, _paragraph_lines(frame.text) if frame is not None else []
 
     def _odp(self, path: Path) -> Iterator[tuple[str, list[str], list[str]]]:
         from odf.draw import Page
