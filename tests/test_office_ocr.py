@@ -206,6 +206,17 @@ def test_zip_bomb_is_reported_by_the_ingest(fake_library, tmp_path):
     assert failed["path"].endswith("bomb.xlsx") and "zip bomb" in failed["reason"]
 
 
+def test_max_file_mb_applies_to_the_new_formats(fake_library, write_config, tmp_path):
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for build in (formats.build_xlsx, formats.build_pptx, formats.build_png, formats.build_odt):
+        build(folder)
+    write_config("[ingest]\nmax_file_mb = 0.001\n")  # 1 kB: every one of them is larger
+    report = fake_library().ingest([folder])
+    assert report.files_ingested == 0 and len(report.files_skipped) == 4
+    assert all("larger than ingest.max_file_mb" in f["reason"] for f in report.files_skipped)
+
+
 def test_encrypted_and_corrupt_office_files(tmp_path):
     ole = tmp_path / "secret.xlsx"  # what Excel writes for a password-protected workbook: an OLE container
     ole.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4000))
@@ -221,6 +232,10 @@ def test_encrypted_and_corrupt_office_files(tmp_path):
         z.writestr("content.xml", "<not-odf")
     with pytest.raises(ReaderError, match="not a valid ODS"):
         SpreadsheetReader().read(fake)
+    png, *_ = formats.build_png(tmp_path)
+    png.write_bytes(png.read_bytes()[:200])  # cut short
+    with pytest.raises(ReaderError, match="not a valid image"):
+        ImageReader().read(png)
 
 
 @pytest.mark.parametrize(
