@@ -53,14 +53,14 @@ class _Progress:
     def __call__(self, ev) -> None:
         if ev.kind == "failed":
             self.failures.append(f"{ev.path}: {ev.reason}")
-        if not self.enabled or ev.kind not in ("file", "embedded", "failed", "done"):
+        if not self.enabled or ev.kind not in ("file", "embedded", "reading", "failed", "done"):
             return
         total = max(ev.files_total, 1)
         width = 24
         filled = int(width * ev.files_done / total)
         eta = f" ETA {ev.eta_s:.0f}s" if ev.eta_s else ""
         rate = f" {ev.rate:.1f} chunks/s" if ev.rate else ""
-        name = Path(ev.path).name[:30] if ev.path else ""
+        name = ev.note[:40] or (Path(ev.path).name[:30] if ev.path else "")
         line = f"\r[{'#' * filled}{'.' * (width - filled)}] {ev.files_done}/{ev.files_total} files, {ev.chunks} chunks{rate}{eta} {name}"
         sys.stderr.write(line[:120].ljust(120))
         if ev.kind == "done":

@@ -30,7 +30,7 @@ import numpy as np
 from .chunking import Chunker
 from .config import Config
 from .store import ChunkRow, FileRow, Store
-from .types import Document
+from .types import Document, progress_to
 
 __all__ = ["IngestReport", "IngestEvent", "Ingestor", "LibraryLocked", "NothingToIngest", "write_lock", "Exclusions"]
 
@@ -51,10 +51,12 @@ class IngestEvent:
 
     "file": a file was read and chunked (or found unchanged, or skipped);
     "embedded": another batch of the current group was embedded (``chunks`` grows,
-    ``files_done`` does not). ``files_done`` and ``chunks`` never decrease.
+    ``files_done`` does not); "reading": a reader's word on slow work in ``path``
+    (``reason`` is e.g. "OCR page 3/12"; sent from the read-ahead thread, see
+    ``note``). ``files_done`` and ``chunks`` never decrease.
     """
 
-    kind: str  # "scan" | "file" | "embedded" | "failed" | "removed" | "done"
+    kind: str  # "scan" | "file" | "embedded" | "reading" | "failed" | "removed" | "done"
     path: str = ""
     files_done: int = 0
     files_total: int = 0
@@ -65,6 +67,11 @@ class IngestEvent:
     # files finished, the group being embedded counted by the share of it embedded: a progress bar
     # over ``files_total`` that reaches the end when the embedding does, not when the reading does
     files_finished: float = 0.0
+
+    @property
+    def note(self) -> str:
+        """What a "reading" event says, with the file's name: "OCR page 3/12 of scan.pdf"."""
+        return f"{self.reason} of {Path(self.path).name}" if self.kind == "reading" else ""
 
 
 @dataclass
@@ -300,7 +307,7 @@ class Ingestor:
     def run(self, roots: list[Path], *, prune: bool = True) -> IngestReport:
         t0 = time.perf_counter()
         report = IngestReport()
-        readers = self.registry.readers_by_suffix()
+        readers = self.registry.readers_by_suffix({"ocr_seconds_per_page": self.cfg.ingest.ocr_seconds_per_page})
         self.store.collection  # settles any interrupted write before we start
         self.store.check_embed_model(self.embedder.name)
         candidates = self.scan(roots)
@@ -340,7 +347,20 @@ class Ingestor:
             pending, pending_chunks = [], 0
 
         def prepare(candidate: tuple[Path, Path]) -> _Pending | _Touch | str:
-            return self._prepare(candidate[0], readers, known.get(str(candidate[0])))
+            path = candidate[0]
+            stopped: list[BaseException] = []
+
+            def note(message: str) -> None:  # report_progress() of a reader, in the read-ahead thread
+                try:
+                    self.on_event(IngestEvent("reading", str(path), done, total, report.chunks_embedded, reason=message))
+                except BaseException as e:  # a cancel from the listener stops the ingest, not just this file
+                    stopped.append(e)
+                    raise
+
+            outcome = self._prepare(path, readers, known.get(str(path)), note)
+            if stopped:
+                raise stopped[0]
+            return outcome
 
         def weight(outcome) -> int:  # chunks, plus one per file so unchanged files are bounded too
             return 1 + (len(outcome.chunks) if isinstance(outcome, _Pending) else 0)
@@ -395,8 +415,13 @@ class Ingestor:
         )
         return report
 
-    def _prepare(self, path: Path, readers, known: FileRow | None) -> _Pending | _Touch | str:
-        """Everything up to the embedding, for one file; no store access (it runs in the read-ahead thread)."""
+    def _prepare(
+        self, path: Path, readers, known: FileRow | None, note: Callable[[str], None] | None = None
+    ) -> _Pending | _Touch | str:
+        """Everything up to the embedding, for one file; no store access (it runs in the read-ahead thread).
+
+        ``note`` receives the reader's ``report_progress`` messages.
+        """
         key = str(path)
         try:
             st = path.stat()
@@ -423,7 +448,8 @@ class Ingestor:
         if known and known.content_hash == content_hash:
             return _Touch(st.st_size, st.st_mtime_ns)
         try:
-            doc = reader.read(path)
+            with progress_to(note or (lambda message: None)):
+                doc = reader.read(path)
             if not isinstance(doc, Document):
                 raise TypeError(f"reader '{reader_name}' returned {type(doc).__name__}, not a Document")
         except FileNotFoundError:

@@ -169,19 +169,23 @@ class PluginRegistry:
         self._loaded[key] = obj
         return obj
 
-    def load_all(self, group: str) -> dict[str, Any]:
+    def load_all(self, group: str, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
         """Load every enabled plugin of a group; failures are recorded and skipped."""
         out = {}
         for name in self.names(group):
             try:
-                out[name] = self.load(group, name)
+                out[name] = self.load(group, name, defaults)
             except PluginError:
                 continue
         return out
 
-    def readers_by_suffix(self) -> dict[str, tuple[str, Any]]:
-        """suffix -> (plugin name, reader). Third-party readers win over built-ins; then by name."""
-        readers = self.load_all("readers")
+    def readers_by_suffix(self, defaults: dict[str, Any] | None = None) -> dict[str, tuple[str, Any]]:
+        """suffix -> (plugin name, reader). Third-party readers win over built-ins; then by name.
+
+        ``defaults``: core settings offered to reader factories with a parameter of
+        that name (the ingest offers ``ocr_seconds_per_page``).
+        """
+        readers = self.load_all("readers", defaults)
         ranked = sorted(readers, key=lambda n: (_precedence(self.info("readers", n)), n))
         table: dict[str, tuple[str, Any]] = {}
         for name in ranked:

@@ -7,9 +7,11 @@ or a Protocol; nothing imports llama-index, Chroma or Textual.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol, runtime_checkable
 
 __all__ = [
     "Section",
@@ -28,11 +30,37 @@ __all__ = [
     "SourcePlugin",
     "Generator",
     "ReaderError",
+    "report_progress",
+    "progress_to",
 ]
 
 
 class ReaderError(Exception):
     """A reader could not read a file. The message is shown to the user with the path."""
+
+
+_progress: ContextVar[Callable[[str], None] | None] = ContextVar("assistant_reader_progress", default=None)
+
+
+def report_progress(message: str) -> None:
+    """A reader's word on slow work in progress ("OCR page 3/12"); the ingest shows it beside the file name.
+
+    A no-op outside an ingest. It may raise when the user cancels the ingest: let
+    the exception leave ``read``.
+    """
+    callback = _progress.get()
+    if callback is not None:
+        callback(message)
+
+
+@contextmanager
+def progress_to(callback: Callable[[str], None]) -> Iterator[None]:
+    """Route ``report_progress`` calls made in this thread (and context) to ``callback``."""
+    token = _progress.set(callback)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,16 @@
 """Rebuild the binary documents of the sample corpus.
 
-    .venv/bin/python corpora/make_binary.py          # writes the three files below
-    .venv/bin/python corpora/make_binary.py --text   # prints the plain text of each
+    .venv/bin/python scripts/make_corpus_binaries.py          # writes the files below
+    .venv/bin/python scripts/make_corpus_binaries.py --text   # prints the plain text of each
 
-Writes, next to this script:
+Writes, into corpora/:
   annual_report_2023.pdf        (reportlab, 4 pages, one topic per page)
   warranty_policy_k3.docx       (python-docx, with a table of parts)
   vellmark_town_guide.epub      (ebooklib, 3 chapters)
+  dealer_network_2024.xlsx      (openpyxl, 2 sheets, a merged title row)
+  sales_kickoff_2024.pptx       (python-pptx, 3 slides, a table, speaker notes)
+  scanned_service_bulletin_sb07.pdf  (an A4 page as an image only: read by OCR)
+  photo_library_notice.jpg      (a photo of a notice: read by OCR)
 
 All text is original and fictional. The output is byte-for-byte reproducible
 (fixed timestamps), so rebuilding does not create spurious diffs.
@@ -15,6 +19,7 @@ All text is original and fictional. The output is byte-for-byte reproducible
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -178,6 +183,70 @@ GUIDE_CHAPTERS = [
 
 
 # ---------------------------------------------------------------------------
+# Dealer network (XLSX): one sheet per topic, a merged title row above the headers.
+# ---------------------------------------------------------------------------
+DEALERS_SHEETS = {
+    "Dealers": [
+        ["Town", "Dealer", "Contact", "Phone", "K3 demo robot"],
+        ["Vellmark", "Larkspur Factory Shop", "Quarry Lane 7", "+00 417 2200", "yes"],
+        ["Hollinsby", "Greenfold Garden Centre", "Mill Street 3", "+00 417 5310", "yes"],
+        ["Marrowick", "Tessa Lindqvist Machines", "Harbour Road 41", "+00 417 8872", "no"],
+        ["Oakhurst", "Brambleway Tools", "Station Square 2", "+00 417 9034", "yes"],
+        ["Dunmore", "Fieldcraft Garden Service", "Kiln Lane 15", "+00 417 6618", "no"],
+    ],
+    "Service rates": [
+        ["Service", "Price (euros)", "Time (minutes)"],
+        ["Winter service (clean, check, store until March)", 69, 45],
+        ["Blade disc replacement incl. labour", 39, 20],
+        ["Boundary wire repair (per visit)", 55, 60],
+        ["Firmware update at the dealer", 0, 10],
+    ],
+}
+DEALERS_TITLE = "Larkspur Robotics - Dealer network 2024"
+
+# ---------------------------------------------------------------------------
+# Sales kick-off deck (PPTX). (title, body lines, table rows or None, speaker notes)
+# ---------------------------------------------------------------------------
+DECK_TITLE = "Sales kick-off 2024"
+DECK_SLIDES = [
+    ("Sales kick-off 2024", ["Larkspur Robotics dealer meeting, Vellmark, 15 January 2024"], None,
+     "Welcome everyone and thank the Greenfold team for hosting the coffee."),
+    ("Targets for 2024", ["Our target for 2024 is 6,800 K3 robots.",
+                          "Dealers who sell more than 150 robots earn a bonus of 4 percent extra margin."], None,
+     "Stress that the bonus is paid in February of the following year."),
+    ("Spring campaign", ["Campaign name: Quiet Lawns", "Free robot garage with every K3 ordered in March."],
+     [["Month", "Focus"], ["March", "Free robot garage"], ["April", "Demo days at dealers"], ["May", "Demo truck tour"]],
+     "The demo truck visits 12 towns in May; the route is sent to dealers in April."),
+]
+
+# ---------------------------------------------------------------------------
+# Scanned page (image-only PDF) and a photo of a notice (JPEG): read by OCR.
+# ---------------------------------------------------------------------------
+SCAN_LINES = [
+    "LARKSPUR ROBOTICS - SERVICE BULLETIN SB-07",
+    "Date: 4 March 2024",
+    "",
+    "Robots: K3, serial numbers K3-23-04000 to K3-23-04650",
+    "Part to replace: front caster wheel bearing LR-K3-BRG-F",
+    "Dealers replace the bearing free of charge.",
+    "The repair takes about 25 minutes.",
+    "",
+    "Bulletin check code: MAGPIE-7",
+]
+NOTICE_LINES = [
+    "VELLMARK LIBRARY NOTICE",
+    "",
+    "Robot mower repair cafe",
+    "Every first Saturday of the month",
+    "from 10:00 to 14:00 in the old grain store.",
+    "Volunteers fix garden robots for free.",
+    "Please bring the charging station too.",
+    "",
+    "Password for the workshop wifi: HERON-LANTERN",
+]
+
+
+# ---------------------------------------------------------------------------
 def source_texts() -> dict[str, str]:
     """Plain text of every generated file (used by the QA validation)."""
     pdf = [REPORT_TITLE]
@@ -195,10 +264,21 @@ def source_texts() -> dict[str, str]:
     for heading, paras in GUIDE_CHAPTERS:
         epub.append(heading)
         epub.extend(paras)
+    xlsx = [DEALERS_TITLE]
+    for name, rows in DEALERS_SHEETS.items():
+        xlsx.append(name)
+        xlsx.extend("  ".join(map(str, row)) for row in rows)
+    pptx = []
+    for title, body, table, notes in DECK_SLIDES:
+        pptx.extend([title, *body, *("  ".join(r) for r in table or []), notes])
     return {
         "annual_report_2023.pdf": "\n".join(pdf),
         "warranty_policy_k3.docx": "\n".join(docx),
         "vellmark_town_guide.epub": "\n".join(epub),
+        "dealer_network_2024.xlsx": "\n".join(xlsx),
+        "sales_kickoff_2024.pptx": "\n".join(pptx),
+        "scanned_service_bulletin_sb07.pdf": "\n".join(SCAN_LINES),
+        "photo_library_notice.jpg": "\n".join(NOTICE_LINES),
     }
 
 
@@ -326,6 +406,106 @@ def build_epub(path: Path) -> None:
     _normalize_zip(path)
 
 
+def build_xlsx(path: Path) -> None:
+    import openpyxl
+    from openpyxl.styles import Font
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in DEALERS_SHEETS.items():
+        ws = wb.create_sheet(name)
+        ws.append([DEALERS_TITLE])  # a title merged over the table's width, above the headers
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(rows[0]))
+        ws.append([])
+        for row in rows:
+            ws.append(row)
+        for cell in ws[3]:
+            cell.font = Font(bold=True)
+    wb.properties.creator = "Larkspur Robotics"
+    wb.properties.created = FIXED_TIME
+    wb.save(path)
+    # openpyxl stamps the time of saving into docProps/core.xml: put the fixed one there
+    with zipfile.ZipFile(path) as z:
+        items = [(info, z.read(info.filename)) for info in z.infolist()]
+    stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for info, data in items:
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
+            z.writestr(info, data)
+    _normalize_zip(path)
+
+
+def build_pptx(path: Path) -> None:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    for title, body, table, notes in DECK_SLIDES:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        frame = slide.placeholders[1].text_frame
+        frame.text = body[0]
+        for line in body[1:]:
+            frame.add_paragraph().text = line
+        if table:
+            shape = slide.shapes.add_table(len(table), len(table[0]), Inches(1), Inches(4.2), Inches(8), Inches(2))
+            for r, row in enumerate(table):
+                for c, value in enumerate(row):
+                    shape.table.cell(r, c).text = value
+        slide.notes_slide.notes_text_frame.text = notes
+    props = deck.core_properties
+    props.title, props.author, props.last_modified_by = DECK_TITLE, "Larkspur Robotics", "Larkspur Robotics"
+    props.created = props.modified = props.last_printed = FIXED_TIME
+    props.revision = 1
+    deck.save(str(path))
+    _normalize_zip(path)
+
+
+def _render_page(lines: list[str], size: tuple[int, int], *, font_px: int, paper: str = "white", seed: int = 0):
+    """Lines of text on a page image, with a little paper noise (a scan or a photo, not a screenshot)."""
+    import random
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=font_px)
+    y = int(font_px * 2.5)
+    for line in lines:
+        x = int(font_px * 2)
+        for word in line.split():  # word by word: the built-in font's spaces are narrower than a typewriter's
+            draw.text((x, y), word, fill=20, font=font)
+            x += int(draw.textlength(word, font=font) + font_px * 0.5)
+        y += int(font_px * 1.9)
+    rng = random.Random(seed)
+    pixels = img.load()
+    for _ in range(size[0] * size[1] // 400):  # specks
+        pixels[rng.randrange(size[0]), rng.randrange(size[1])] = rng.randrange(120, 200)
+    return img.convert("RGB") if paper == "white" else Image.merge("RGB", [img.point(lambda v, k=k: v * k // 255) for k in (250, 244, 226)])
+
+
+def build_scan_pdf(path: Path) -> None:
+    """An A4 page at 150 dpi as a picture only: no text layer, like a scanner's output."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    page = _render_page(SCAN_LINES, (1240, 1754), font_px=32, seed=7).convert("L")
+    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
+    c.setTitle("Service bulletin SB-07 (scan)")
+    c.drawImage(ImageReader(page), 0, 0, width=A4[0], height=A4[1])
+    c.showPage()
+    c.save()
+
+
+def build_photo_jpg(path: Path) -> None:
+    """A phone photo of a notice on a board: off-white paper, slightly turned, JPEG."""
+    page = _render_page(NOTICE_LINES, (1200, 900), font_px=40, paper="cream", seed=11)
+    photo = page.rotate(-1.2, resample=3, expand=True, fillcolor=(96, 74, 52))  # the cork board around it
+    photo.save(path, quality=85, optimize=False)
+
+
 def main(argv: list[str]) -> int:
     if "--text" in argv:
         for name, text in source_texts().items():
@@ -334,7 +514,11 @@ def main(argv: list[str]) -> int:
     build_pdf(HERE / "annual_report_2023.pdf")
     build_docx(HERE / "warranty_policy_k3.docx")
     build_epub(HERE / "vellmark_town_guide.epub")
-    print("wrote annual_report_2023.pdf, warranty_policy_k3.docx, vellmark_town_guide.epub")
+    build_xlsx(HERE / "dealer_network_2024.xlsx")
+    build_pptx(HERE / "sales_kickoff_2024.pptx")
+    build_scan_pdf(HERE / "scanned_service_bulletin_sb07.pdf")
+    build_photo_jpg(HERE / "photo_library_notice.jpg")
+    print(f"wrote {', '.join(source_texts())}")
     return 0
 
 

@@ -82,3 +82,11 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
     return subprocess.run(
         [*(prefix or []), exe, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
     )
+
+
+def unshare_works() -> bool:
+    """True where ``unshare -n`` (a network namespace with no network) is permitted."""
+    try:
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

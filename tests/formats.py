@@ -9,9 +9,12 @@ the extracted text, ``expected_page`` the 1-based page (PDF) or None, and
 fact's offset in ``section.text``):
 
 - text, markdown, rst, code, csv/tsv, jsonl: the line in the file;
-- pdf: the line in that page's extracted text;
-- html, docx, json, epub, notebook, mbox: the line in the extracted text
+- pdf: the line in that page's extracted text (or OCR text, for a scan);
+- xlsx, ods: the row in its sheet; pptx, odp: the line in that slide's text
+  (``page`` is the slide);
+- html, docx, odt, rtf, json, epub, notebook, mbox: the line in the extracted text
   (see each reader's docstring);
+- png, tiff: the line of the OCR text (``page`` for a TIFF page);
 - eml: the fact sits in a .txt attachment, so the line is in that attachment.
 
 ``EXTRA_CASES`` holds more cases in the same shape (e-mail body, .log,
@@ -35,7 +38,7 @@ for _p in (_ROOT, _ROOT / "plugins"):
 Built = tuple[Path, str, "int | None", int]
 Builder = Callable[[Path], Built]
 
-__all__ = ["FORMAT_CASES", "EXTRA_CASES", "Built", "Builder"]
+__all__ = ["FORMAT_CASES", "EXTRA_CASES", "Built", "Builder", "render_text"]
 
 
 def _write(path: Path, text: str) -> Path:
@@ -334,6 +337,210 @@ def build_code(d: Path) -> Built:
     return _write(d / "cache.py", text), fact, None, 5
 
 
+def build_xlsx(d: Path) -> Built:
+    """Two sheets; the fact is a cell of row 5 of the hidden sheet "Parts", under a merged header."""
+    import openpyxl
+
+    fact = "The frumious gearbox ships with 17 spare cogs."
+    wb = openpyxl.Workbook()
+    prices = wb.active
+    prices.title = "Prices"
+    prices.append(["Model", "Price", "SKU"])
+    prices.append(["Quibble X2", 1299, "QX-2"])
+    prices.append(["Quibble X3", 1549.5, "QX-3"])
+    parts = wb.create_sheet("Parts")
+    parts.sheet_state = "hidden"
+    parts.append(["Part", "Details", None])  # "Details" is merged over B1:C1
+    parts.merge_cells("B1:C1")
+    parts.append(["bolt", "steel", "M6"])
+    parts.append([])  # an empty row: skipped, but row numbers stay real
+    parts.append(["washer", "nylon", "=1+1"])  # a formula with no saved value: no value
+    parts.append(["gearbox", fact, "GB-17"])
+    path = d / "catalogue.xlsx"
+    wb.save(path)
+    return path, fact, None, 5
+
+
+def build_ods(d: Path) -> Built:
+    """Like build_xlsx, written by odfpy; the fact is in row 4 of "Depots", rows repeated on the way."""
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    fact = "The Brimblecombe depot keeps 212 spare brushes."
+    doc = OpenDocumentSpreadsheet()
+
+    def row(*values, repeat=None):
+        r = TableRow(numberrowsrepeated=repeat) if repeat else TableRow()
+        for v in values:
+            cell = TableCell(valuetype="float", value=v) if isinstance(v, (int, float)) else TableCell()
+            if v is not None:
+                cell.addElement(P(text=str(v)))
+            r.addElement(cell)
+        return r
+
+    first = Table(name="Summary")
+    first.addElement(row("Region", "Depots"))
+    first.addElement(row("north", 3))
+    doc.spreadsheet.addElement(first)
+    depots = Table(name="Depots")
+    for r in (row("Depot", "Note"), row("Ashcombe", "quiet"), row(None, None, repeat=1), row("Brimblecombe", fact), row(None, None, repeat=1000)):
+        depots.addElement(r)
+    doc.spreadsheet.addElement(depots)
+    path = d / "depots.ods"
+    doc.save(str(path))
+    return path, fact, None, 4
+
+
+def build_pptx(d: Path) -> Built:
+    """Three slides; the fact is the first body line of slide 2 (line 2, after the title)."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    fact = "The snorkelwick rollout starts in 9 harbour towns next spring."
+    deck = Presentation()
+    layout = deck.slide_layouts[1]  # title and content
+    for title, body, notes in (
+        ("Welcome", "Agenda for the quarter", "Say hello."),
+        ("Rollout plan", fact, "Mention the harbour masters."),
+        ("Prices", None, "Prices are net."),
+    ):
+        slide = deck.slides.add_slide(layout)
+        slide.shapes.title.text = title
+        if body:
+            slide.placeholders[1].text_frame.text = body
+        else:
+            slide.placeholders[1]._element.getparent().remove(slide.placeholders[1]._element)
+            table = slide.shapes.add_table(3, 2, Inches(1), Inches(2), Inches(6), Inches(2)).table
+            for r, values in enumerate((("Model", "Price"), ("K3", "899"), ("K3 Pro", "1149"))):
+                for c, v in enumerate(values):
+                    table.cell(r, c).text = v
+        slide.notes_slide.notes_text_frame.text = notes
+    path = d / "rollout.pptx"
+    deck.save(str(path))
+    return path, fact, 2, 2
+
+
+def build_odp(d: Path) -> Built:
+    """Two slides written by odfpy; the fact is on slide 2, line 2 (after the title)."""
+    from odf.draw import Frame, Page, TextBox
+    from odf.namespaces import PRESENTATIONNS
+    from odf.opendocument import OpenDocumentPresentation
+    from odf.presentation import Notes
+    from odf.style import MasterPage, PageLayout
+    from odf.text import P
+
+    fact = "The quillory ferry carries 64 bicycles on each crossing."
+    doc = OpenDocumentPresentation()
+    layout = PageLayout(name="Layout")
+    doc.automaticstyles.addElement(layout)
+    master = MasterPage(name="Default", pagelayoutname=layout)
+    doc.masterstyles.addElement(master)
+
+    def frame(text, cls=None, y="1cm"):
+        f = Frame(width="20cm", height="3cm", x="1cm", y=y)
+        if cls:
+            f.setAttrNS(PRESENTATIONNS, "class", cls)
+        box = TextBox()
+        box.addElement(P(text=text))
+        f.addElement(box)
+        return f
+
+    for n, (title, body, note) in enumerate((("Ferries", "Timetable overview", "Intro."), ("Capacity", fact, "Speak slowly.")), 1):
+        page = Page(name=f"page{n}", masterpagename=master)
+        page.addElement(frame(title, "title"))
+        page.addElement(frame(body, None, "5cm"))
+        notes = Notes()
+        notes.addElement(frame(note, "notes", "10cm"))
+        page.addElement(notes)
+        doc.presentation.addElement(page)
+    path = d / "ferries.odp"
+    doc.save(str(path))
+    return path, fact, 2, 2
+
+
+def build_odt(d: Path) -> Built:
+    """Headings as sections; the fact is line 7 of the extracted text (as for .docx)."""
+    from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableColumn, TableRow
+    from odf.text import H, P
+
+    fact = "The wobbleton kiln must cool for 31 hours before opening."
+    doc = OpenDocumentText()
+    doc.text.addElement(H(outlinelevel=1, text="Kiln Handbook"))  # 1
+    doc.text.addElement(P(text="Read this before firing."))  # 2
+    doc.text.addElement(P(text=""))  # not a line
+    table = Table(name="Temperatures")
+    table.addElement(TableColumn(numbercolumnsrepeated=2))
+    for values in (("Stage", "Celsius"), ("bisque", "950")):  # 3, 4
+        tr = TableRow()
+        for v in values:
+            cell = TableCell()
+            cell.addElement(P(text=v))
+            tr.addElement(cell)
+        table.addElement(tr)
+    doc.text.addElement(table)
+    doc.text.addElement(H(outlinelevel=2, text="Cooling"))  # 5
+    doc.text.addElement(P(text="Patience pays."))  # 6
+    doc.text.addElement(P(text=fact))  # 7
+    path = d / "kiln.odt"
+    doc.save(str(path))
+    return path, fact, None, 7
+
+
+def build_rtf(d: Path) -> Built:
+    fact = "The grumbleweed tea steeps for 7 minutes in copper pots."
+    text = (
+        "{\\rtf1\\ansi\\ansicpg1252\\deff0{\\fonttbl{\\f0 Times New Roman;}}\n"
+        "{\\b Tea notes}\\par\n"  # 1
+        "Brewing caf\\'e9 style.\\par\n"  # 2
+        "\\par\n"  # 3 (blank)
+        f"{fact}\\par\n"  # 4
+        "}\n"
+    )
+    path = d / "tea.rtf"
+    path.write_text(text, encoding="ascii")
+    return path, fact, None, 4
+
+
+def render_text(lines: list[str], *, size: tuple[int, int] = (1240, 480), font_px: int = 36):
+    """A white Pillow image with ``lines`` in black (Pillow's built-in scalable font: no system fonts needed)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=font_px)
+    for i, line in enumerate(lines):
+        draw.text((60, 60 + i * int(font_px * 2)), line, fill="black", font=font)
+    return img
+
+
+def build_png(d: Path) -> Built:
+    """A rendered notice read by OCR; the fact is the second text line."""
+    fact = "Lantern repairs at the Oddbury workshop close at noon on Fridays."
+    path = d / "notice.png"
+    render_text(["Workshop notice", fact, "Thank you."]).save(path)
+    return path, fact, None, 2
+
+
+def build_tiff(d: Path) -> Built:
+    """A two-page TIFF; the fact is line 1 of page 2."""
+    fact = "Ferry tickets for Quillory cost 14 euros return."
+    path = d / "scan.tiff"
+    first, second = render_text(["Page one says hello."]), render_text([fact, "Keep the ticket."])
+    first.save(path, save_all=True, append_images=[second])
+    return path, fact, 2, 1
+
+
+def build_scanned_pdf(d: Path) -> Built:
+    """A one-page PDF holding only an image of text (no text layer): read by OCR."""
+    fact = "The scanned invoice lists 38 brass hinges for Vellmark."
+    path = d / "scan.pdf"
+    page = render_text(["Invoice 2291", fact, "Paid in full."], size=(1240, 1754)).convert("1")  # bilevel, as a fax scan
+    page.save(path, resolution=150)
+    return path, fact, 1, 2
+
+
 FORMAT_CASES: list[tuple[str, Builder]] = [
     (".txt", build_txt),
     (".md", build_markdown),
@@ -350,6 +557,13 @@ FORMAT_CASES: list[tuple[str, Builder]] = [
     (".jsonl", build_jsonl),
     (".ipynb", build_notebook),
     (".py", build_code),
+    (".xlsx", build_xlsx),
+    (".ods", build_ods),
+    (".pptx", build_pptx),
+    (".odp", build_odp),
+    (".odt", build_odt),
+    (".rtf", build_rtf),
+    (".png", build_png),
 ]
 
 EXTRA_CASES: list[tuple[str, Builder]] = [
@@ -357,4 +571,6 @@ EXTRA_CASES: list[tuple[str, Builder]] = [
     (".log", build_log),
     (".htm", build_htm),
     (".ndjson", build_ndjson),
+    (".tiff", build_tiff),
+    (".pdf", build_scanned_pdf),
 ]

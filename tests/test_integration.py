@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import pytest
 
-from conftest import CORPORA, run_cli
+from conftest import CORPORA, run_cli, unshare_works
 from formats import FORMAT_CASES
 
 pytestmark = pytest.mark.integration
@@ -58,15 +57,8 @@ def test_fact_is_retrievable_with_its_location(format_library, index, monkeypatc
     assert h.start_line <= line <= h.end_line, (suffix, h.start_line, h.end_line, line)
 
 
-def _unshare_works() -> bool:
-    try:
-        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.mark.llm
-@pytest.mark.skipif(not _unshare_works(), reason="`unshare -n` is not permitted here (needs root or user namespaces)")
+@pytest.mark.skipif(not unshare_works(), reason="`unshare -n` is not permitted here (needs root or user namespaces)")
 def test_ingest_and_ask_with_the_network_switched_off(tmp_path):
     """The whole product, offline: the real CLI, real Chroma, real embedder and LLM, no network namespace."""
     corpus = tmp_path / "corpora"

@@ -24,11 +24,17 @@ from assistant_readers.notebook_reader import NotebookReader
 from assistant_readers.pdf_reader import PdfReader
 from assistant_readers.rst_reader import RstReader
 from assistant_readers.text_reader import TextReader
+from assistant_readers.image_reader import ImageReader
+from assistant_readers.odt_reader import OdtReader
+from assistant_readers.rtf_reader import RtfReader
+from assistant_readers.slides_reader import SlidesReader
+from assistant_readers.spreadsheet_reader import SpreadsheetReader
 from formats import EXTRA_CASES, FORMAT_CASES
 
 READERS = [
     TextReader, MarkdownReader, RstReader, HtmlReader, PdfReader, DocxReader,
     EpubReader, EmailReader, CsvReader, JsonReader, NotebookReader, CodeReader,
+    SpreadsheetReader, SlidesReader, OdtReader, RtfReader, ImageReader,
 ]  # fmt: skip
 BY_SUFFIX = {s: cls() for cls in READERS for s in cls.suffixes}
 
@@ -63,7 +69,7 @@ def test_fact_is_found_at_its_page_and_line(tmp_path, suffix, builder):
 
 def test_every_family_has_a_case_and_registry_entries_resolve():
     assert {BY_SUFFIX[s].__class__ for s, _ in FORMAT_CASES} == set(READERS)
-    assert len(BUILTIN) == 12
+    assert len(BUILTIN) == 17
     for cls in READERS:
         assert isinstance(cls(), Reader)
         assert all(s == s.lower() and s.startswith(".") for s in cls.suffixes)
@@ -262,7 +268,7 @@ def test_pdf_without_text_gives_no_sections(tmp_path):
 
 def test_random_bytes_never_hang(tmp_path):
     rng = random.Random(5)
-    for suffix in (".pdf", ".docx", ".epub"):
+    for suffix in (".pdf", ".docx", ".epub", ".xlsx", ".ods", ".pptx", ".odp", ".odt", ".rtf", ".png", ".tiff"):
         for n in range(5):
             path = tmp_path / f"r{n}{suffix}"
             path.write_bytes(rng.randbytes(rng.randint(1, 5000)))

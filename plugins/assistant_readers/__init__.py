@@ -25,6 +25,11 @@ BUILTIN = {
     "json": "json_reader:JsonReader",
     "notebook": "notebook_reader:NotebookReader",
     "code": "code_reader:CodeReader",
+    "spreadsheet": "spreadsheet_reader:SpreadsheetReader",
+    "slides": "slides_reader:SlidesReader",
+    "odt": "odt_reader:OdtReader",
+    "rtf": "rtf_reader:RtfReader",
+    "image": "image_reader:ImageReader",
 }
 
 _instances: dict[str, Any] = {}

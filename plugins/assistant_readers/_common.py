@@ -8,8 +8,11 @@ normalised (``\\r\\n`` and ``\\r`` become ``\\n``), so a Section's lines are
 from __future__ import annotations
 
 import codecs
+import datetime as _dt
+import zipfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Iterable
 
 from assistant.types import Document, ReaderError, Section
 
@@ -24,6 +27,12 @@ __all__ = [
     "split_at_headings",
     "stack_blocks",
     "row_with_headers",
+    "open_zip_container",
+    "render_row",
+    "rows_as_sections",
+    "cell_text",
+    "MergedCells",
+    "table_lines",
 ]
 
 _BOMS = (
@@ -175,17 +184,174 @@ def stack_blocks(blocks: list[tuple[str, str | None]], *, first_line: int = 1, p
     return sections
 
 
+# --- ZIP-based formats (xlsx, pptx, odt, ods, odp) -----------------------------
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML and legacy .xls/.ppt/.doc
+MAX_UNZIPPED_MB = 512.0
+MAX_ZIP_ENTRIES = 10_000
+MAX_ZIP_RATIO = 200  # uncompressed / compressed, for an entry over 1 MB: XML rarely passes 50
+
+
+def open_zip_container(path: Path, kind: str, *, max_unzipped_mb: float = MAX_UNZIPPED_MB) -> None:
+    """Refuse a file before a parser unpacks it: not a ZIP, encrypted, or a zip bomb.
+
+    Reads only the central directory (sizes as declared; the parsers' own
+    zipfile reads stop at the declared size, so a lying entry cannot exceed it).
+    Raises ReaderError naming ``kind`` ("XLSX") and the limit that was hit.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ReaderError(f"cannot read file: {e.strerror or e}") from e
+    if head == _OLE_MAGIC:
+        raise ReaderError(f"not a valid {kind}: an encrypted (password-protected) or legacy binary Office file")
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise ReaderError(f"not a valid {kind}: {e or type(e).__name__}") from e
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise ReaderError(f"refused {kind}: {len(infos)} entries in the archive (limit {MAX_ZIP_ENTRIES}), a zip bomb?")
+    total = sum(i.file_size for i in infos)
+    if total > max_unzipped_mb * 1024 * 1024:
+        raise ReaderError(f"refused {kind}: {total / 1e6:.0f} MB uncompressed (limit {max_unzipped_mb:g} MB), a zip bomb?")
+    for i in infos:
+        if i.file_size > 1 << 20 and i.file_size > MAX_ZIP_RATIO * max(i.compress_size, 1):
+            raise ReaderError(f"refused {kind}: {i.filename} expands {i.file_size // max(i.compress_size, 1)}x (limit {MAX_ZIP_RATIO}x), a zip bomb?")
+        if i.flag_bits & 0x1:
+            raise ReaderError(f"not a valid {kind}: encrypted entries")
+
+
+# --- tables (spreadsheets, slide tables) ----------------------------------------
+
+
+def cell_text(value: Any) -> str:
+    """A cell value as the text a person reads: 12.0 -> "12", a datetime at midnight -> its date."""
+    kind = type(value)  # the common cases first: this runs for every cell
+    if kind is str:
+        return " ".join(value.split())
+    if value is None:
+        return ""
+    if kind is int:
+        return str(value)
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, _dt.datetime):
+        return value.date().isoformat() if value.time() == _dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    return " ".join(str(value).split())
+
+
+def render_row(values: list[str], header: list[str] | None, *, where: str = "") -> str:
+    """One table row as a self-describing line: 'Sheet "Prices", row 14: Model: K3 · Price: 899'.
+
+    Empty cells are left out; a column without a header is "column N".
+    """
+    pairs = []
+    for i, value in enumerate(values):
+        if not value:
+            continue
+        if header is None:
+            pairs.append(value)
+            continue
+        name = header[i] if i < len(header) and header[i] else f"column {i + 1}"
+        pairs.append(f"{name}: {value}")
+    text = " · ".join(pairs)
+    return f"{where}: {text}" if where else text
+
+
+def rows_as_sections(rows: Iterable[tuple[int, str]], *, heading: str | None, page: int | None = None, max_gap: int = 20) -> list[Section]:
+    """(line number, line) pairs, increasing, as Sections whose lines are those numbers.
+
+    Lines skipped in between become blank lines, so line N of a sheet is its row
+    N; a gap of more than ``max_gap`` starts a new Section instead.
+    """
+    sections: list[Section] = []
+    lines: list[str] = []
+    first = last = 0
+    for number, line in rows:
+        if lines and number - last > max_gap:
+            sections.append(Section(text="\n".join(lines), page=page, start_line=first, heading=heading))
+            lines = []
+        if not lines:
+            first = number
+        else:
+            lines.extend([""] * (number - last - 1))
+        lines.append(line)
+        last = number
+    if lines:
+        sections.append(Section(text="\n".join(lines), page=page, start_line=first, heading=heading))
+    return sections
+
+
+class MergedCells:
+    """Merged ranges of a table: the top-left value fills every cell of its range.
+
+    ``add(r1, c1, r2, c2)`` with 1-based inclusive bounds; ``fill(r, values)``
+    for each row in order (``values`` is changed in place and returned).
+    """
+
+    def __init__(self) -> None:
+        self._ranges: list[tuple[int, int, int, int]] = []
+        self._values: dict[tuple[int, int], str] = {}
+
+    def add(self, r1: int, c1: int, r2: int, c2: int) -> None:
+        if (r2, c2) != (r1, c1):
+            self._ranges.append((r1, c1, r2, c2))
+
+    def fill(self, row: int, values: list[str]) -> list[str]:
+        for r1, c1, r2, c2 in self._ranges:
+            if not r1 <= row <= r2:
+                continue
+            if row == r1 and c1 <= len(values):
+                self._values[(r1, c1)] = values[c1 - 1]
+            value = self._values.get((r1, c1), "")
+            if not value:
+                continue
+            if len(values) < c2:
+                values.extend([""] * (c2 - len(values)))
+            for c in range(c1, c2 + 1):
+                if not values[c - 1]:
+                    values[c - 1] = value
+        return values
+
+
+def table_lines(rows: Iterable[tuple[int, list[str]]], where: str, *, max_rows: int | None = None) -> Iterable[tuple[int, str]]:
+    """(row number, cell texts) -> (row number, line): the first row with two different values is the header.
+
+    Every later row is rendered with the headers (``render_row``), prefixed by
+    ``where.format(row=N)``; the header row is a line of its own; rows above it
+    with one value (a title, merged over the table or not) are lines as they
+    are; empty rows are skipped. Stops after ``max_rows`` data rows.
+    """
+    header: list[str] | None = None
+    count = 0
+    for number, values in rows:
+        if not any(values):
+            continue
+        prefix = where.format(row=number)
+        if header is None:
+            distinct = list(dict.fromkeys(v for v in values if v))
+            if len(distinct) == 1:
+                yield number, f"{prefix}: {distinct[0]}"
+                continue
+            header = values
+            yield number, f"{prefix} (headers): " + " · ".join(v for v in values if v)
+            continue
+        if max_rows is not None and count >= max_rows:
+            return
+        count += 1
+        yield number, render_row(values, header, where=prefix)
+
+
 def row_with_headers(header: list[str], row: list[str]) -> str:
     """One table row that says what each value is: "Product: Ferrow 3 · Weight: 12.8 kg · SKU: FR-3-BL".
 
-    A retrieved row then answers on its own, without the header row it came under.
-    Empty cells are left out; a column with no header name is "column N".
+    A retrieved row then answers on its own, without the header row it came under (CSV, DOCX,
+    HTML and Markdown tables; spreadsheets and slides add where the row is, see ``render_row``).
     """
-    pairs = []
-    for i, value in enumerate(row):
-        value = " ".join(value.split())
-        if not value:
-            continue
-        name = " ".join(header[i].split()) if i < len(header) and header[i].strip() else f"column {i + 1}"
-        pairs.append(f"{name}: {value}")
-    return " · ".join(pairs)
+    return render_row([" ".join(v.split()) for v in row], [" ".join(h.split()) for h in header])
