@@ -188,7 +188,7 @@ def verify(answer: str, question: str, sources: list[Source]) -> tuple[str, set[
     found = facts(text)
     q_facts = facts(question)
     kind = expected_type(question)
-    if kind and not has_type(kind, found, q_facts, text):
+    if kind and not has_type(kind, found, q_facts, text, question):
         return text, cited, [f"no {kind} in the answer"]
     if not cited:  # a passage that holds every fact of the answer, the best ranked first
         cited = next(({s.n} for s in sources if found and not found.missing_from(facts(_support_text(sources, {s.n})),
@@ -356,29 +356,33 @@ class Answerer:
         units = [u for rank, h in enumerate(hits) for u in split_units(h, rank) if not is_instruction(u.text)]
         return score_units(query, units, self.embedder.embed_for_query, self.embedder.embed_query(query))
 
+    def _blob(self, s: Scored) -> str:
+        return " ".join([s.unit.text, s.unit.context, s.unit.hit.heading or "", s.unit.hit.text,
+                         s.unit.hit.path.rsplit("/", 1)[-1], self._file_text(s.unit.hit.path)]).lower()
+
+    def names_covered(self, query: str, *scored: Scored) -> bool:
+        """Every name and code of the question ("K2", "E-31", "CFO") is in these passages, their headings or titles."""
+        from .conversation import _named_things
+
+        blob = " ".join(self._blob(s) for s in scored)
+        return all(re.search(rf"(?<![A-Za-z0-9]){re.escape(w.lower())}(?![A-Za-z0-9])", blob) for w in _named_things(query))
+
     def supported(self, query: str, s: Scored) -> bool:
         """May ``s`` answer ``query``? The question's names and codes are in its passage, enough of the
         question's terms are in it, its score is high enough, and it holds a fact of the asked kind."""
-        from .conversation import _named_things
-
         cfg = self.config.answer
-        blob = " ".join([s.unit.text, s.unit.context, s.unit.hit.heading or "", s.unit.hit.text,
-                         s.unit.hit.path.rsplit("/", 1)[-1], self._file_text(s.unit.hit.path)]).lower()
-        for w in _named_things(query):
-            if not re.search(rf"(?<![A-Za-z0-9]){re.escape(w.lower())}(?![A-Za-z0-9])", blob):
-                return False
+        if not self.names_covered(query, s):
+            return False
         if expected_type(query) and s.typed is not True:
             return False
         # enough of the question's terms, or (for a paraphrase: "people live" / "inhabitants") close in meaning
         return (s.coverage >= cfg.min_coverage or s.dense >= cfg.min_similarity) and s.score >= cfg.min_score
 
     def _file_text(self, path: str) -> str:
-        """The file's title and text: a name the question gives ("K3") may be the subject of the
-        whole file, named in its title or first lines rather than in the passage."""
+        """The file's title: a name the question gives ("K3") may be the subject of the whole file."""
         if path not in self._files:
             row = self.store.file(path) if self.store is not None else None
-            chunks = self.store.chunks_of(path) if self.store is not None else []
-            self._files[path] = " ".join([(row.title or "") if row else ""] + [c.text for c in chunks[:3]])
+            self._files[path] = (row.title or "") if row else ""
         return self._files[path]
 
     def pick(self, query: str, scored: list[Scored]) -> list[Scored] | None:
@@ -389,30 +393,30 @@ class Answerer:
 
     def bridge(self, query: str, hits: list[Hit], scored: list[Scored], k: int, mode, filters):
         """A question that needs two documents ("the phone number of the shop that sold the bike in the
-        complaint e-mail"): the best passage covers the question but lacks the asked fact, and names a
-        thing (a shop) that the question does not. Search again with that name for the asked part, and
-        answer from a passage of another file that names it and holds a fact of the asked kind."""
+        complaint e-mail"): no passage answers it, but the best ones cover the question and name a thing
+        (a shop, a part code) that the question does not. Search again with that name, and answer from
+        a passage of another file that names it and holds a fact of the asked kind, citing both."""
         kind = expected_type(query)
         if not scored or kind is None:
             return None
-        first = scored[0]
-        if first.coverage < max(self.config.answer.min_coverage, 0.6) or first.typed is True:
-            return None
         q_low = query.lower()
-        names = [n for n in sorted(facts(first.unit.text).names - facts(query).names) if n not in q_low]
-        if not names:
-            return None
-        second_query = f"{query} {' '.join(names)}"
-        seen = {h.chunk_id for h in hits}
-        extra = [h for h in self.retrieve(second_query, k, mode, filters) if h.chunk_id not in seen]
-        if not extra:
-            return None
-        rescored = self.score(second_query, extra)
-        for s in rescored[:5]:
-            low = s.unit.text.lower()
-            if (s.unit.hit.path != first.unit.hit.path and s.typed is True and any(n in low for n in names)
-                    and s.score >= self.config.answer.min_score):
-                return [first, s], rescored
+        q_facts = facts(query)
+        for first in scored[:3]:
+            if first.coverage < self.config.answer.min_coverage:
+                continue
+            f = facts(first.unit.text)
+            names = [n for n in sorted((f.names - q_facts.names) | (f.codes - q_facts.codes)) if n not in q_low]
+            if not names:
+                continue
+            second_query = f"{query} {' '.join(names)}"
+            seen = {h.chunk_id for h in hits}
+            extra = [h for h in self.retrieve(second_query, k, mode, filters) if h.chunk_id not in seen]
+            rescored = self.score(second_query, extra) if extra else []
+            for s in rescored[:5]:
+                low = s.unit.text.lower()
+                if (s.unit.hit.path != first.unit.hit.path and s.typed is True and any(n in low for n in names)
+                        and s.score >= self.config.answer.min_score and self.names_covered(query, first, s)):
+                    return [first, s], rescored
         return None
 
     def refusal(self, query: str) -> str:

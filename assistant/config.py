@@ -85,9 +85,9 @@ class AnswerConfig:
     passages: int = 8  # retrieved passages the answerer splits into sentences and table rows
     excerpts: int = 3  # the best sentences/rows shown to the model and listed as sources
     model: str = "verify"  # verify: the model's answer replaces the quote only when verified | off: quote only
-    min_coverage: float = 0.5  # share of the question's terms the answering passage must hold, else "not found"
-    min_similarity: float = 0.6  # ... unless the sentence is this close in meaning (cosine) to the question
-    min_score: float = 0.6  # the best sentence's score below which the answer is "not found"
+    min_coverage: float = 0.3  # share of the question's terms the answering passage must hold, else "not found"
+    min_similarity: float = 0.7  # ... unless the sentence is this close in meaning (cosine) to the question
+    min_score: float = 0.5  # the best sentence's score below which the answer is "not found"
 
 
 @dataclass

@@ -169,6 +169,15 @@ def split_units(hit: Hit, rank: int = 0) -> list[Unit]:
         if _CODE_STATEMENT.match(line):  # program logic, not a statement of fact
             flush()
             continue
+        if units and units[-1].kind == "row" and re.match(r"^\s+- \S", line) and i > 0 and re.match(r"^\s*(?:\*|\s+-) ", lines[i - 1]):
+            units[-1].text += " · " + s[2:].strip()  # an rst list-table cell of the row above
+            units[-1].end_line = _line_of(text, offsets[i], hit.start_line)
+            continue
+        if re.match(r"^\s*\* - \S", line):  # an rst list-table row: "* - Pedals" (cells follow)
+            flush()
+            units.append(Unit(hit, rank, s[4:].strip(), _line_of(text, offsets[i], hit.start_line),
+                              _line_of(text, offsets[i], hit.start_line), "row", heading))
+            continue
         if _row_like(line) or _BULLET.match(line) or (_KEY_VALUE.match(line) and len(s) < 160) or _CODE_LINE.match(line):
             flush()
             kind = "row" if _row_like(line) else "line"
@@ -308,7 +317,7 @@ def score_units(
         named_here = sum(1 for w in named if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", low)) / len(named) if named else 0.0
         lexical = here / total + 0.5 * near / total
         coverage = (here + near) / total
-        typed = has_type(kind, u.facts, q_facts, u.text) if kind else False
+        typed = has_type(kind, u.facts, q_facts, u.text, question) if kind else False
         if typed and kind == NUMBER and measure and measure.isdisjoint(unit_terms[i] | ctx_terms[i]) and not _money_ok(measure, u.text):
             typed = 0.4  # a number, but not in what the question measures it in
         prior = max(u.hit.score, 0.0) / best_prior
@@ -322,7 +331,9 @@ def score_units(
 
 
 _MEASURES = {
-    "money": {"cost", "costs", "price", "pay", "fee", "fine", "eur", "euro", "euros", "usd", "dollar", "dollars", "pound"},
+    "money": {"cost", "costs", "price", "pay", "paid", "fee", "fine", "eur", "euro", "euros", "usd", "dollar", "dollars",
+              "pound", "spend", "spent", "invest", "invested", "investment", "budget", "salary", "revenue",
+              "turnover", "profit", "income"},
     "months": {"month", "months"}, "years": {"year", "years"}, "days": {"day", "days"}, "weeks": {"week", "weeks"},
     "hours": {"hour", "hours", "h"}, "minutes": {"minute", "minutes", "min"}, "seconds": {"second", "seconds", "s"},
     "kg": {"kg", "kilogram", "kilograms", "weigh", "weight", "heavy"}, "litres": {"litre", "litres", "liter", "liters", "l"},
@@ -362,7 +373,7 @@ def _measure(question: str) -> frozenset[str]:
 
 
 def _money_ok(measure: frozenset[str], text: str) -> bool:
-    return "price" in measure and bool(re.search(r"[€$£]|\b(?:eur|euros?|usd|gbp|chf)\b|price|cost", text, re.I))
+    return "cost" in measure and bool(re.search(r"[€$£]|\b(?:eur|euros?|usd|gbp|chf)\b|price|cost", text, re.I))
 
 
 def _named(question: str) -> list[str]:

@@ -93,6 +93,21 @@ def _num(text: str) -> str | None:
     return f"{v:g}" if abs(v) < 1e15 else t
 
 
+_COMMON_SUFFIX = re.compile(r"(?:s|ed|ing|ly|tion|ment|ness|ers?|ies|ive|al)$")
+
+
+def _common_sentence_start(text: str, m: re.Match) -> bool:
+    """A capitalised word that only starts a sentence ("Exports made up ...") and looks like a
+    common word (a plural, a verb form), with no capitalised word after it: not a name."""
+    before = text[:m.start()].rstrip()
+    if before and before[-1] not in ".!?:;\n\"'“(-*#|·":
+        return False
+    after = text[m.end():m.end() + 40].lstrip()
+    if after[:1].isupper():
+        return False
+    return bool(_COMMON_SUFFIX.search(m.group(0).lower())) and m.group(0)[1:].islower()
+
+
 @dataclass(frozen=True)
 class Facts:
     """The normalised facts of one text, by kind."""
@@ -247,7 +262,7 @@ def facts(text: str) -> Facts:
         if lw in _MONTHS and len(lw) > 3 or lw in _WEEKDAYS:
             names.add(lw)  # a month or day on its own ("on Thursday", "in April")
             continue
-        if w[0].isupper() and lw not in _NOT_NAMES and len(w) > 1:
+        if w[0].isupper() and lw not in _NOT_NAMES and len(w) > 1 and not _common_sentence_start(rest, m):
             names.add(lw.strip("'’-"))
     return Facts(frozenset(numbers), frozenset(dates), frozenset(times), frozenset(codes), frozenset(names),
                  frozenset(emails), frozenset(phones))
@@ -276,7 +291,16 @@ def expected_type(question: str) -> str | None:
     return None
 
 
-def has_type(kind: str | None, unit: Facts, question: Facts, text: str = "") -> bool:
+_PERSON_NAME = re.compile(r"\b[A-Z][a-z]+(?:[- ][A-Z][a-z'’-]+)+\b")
+_ORG_WORDS = {"cycles", "ltd", "gmbh", "inc", "support", "team", "robotics", "company", "council", "office", "centre",
+              "center", "street", "road", "lane", "department", "shop", "store", "bank", "school", "hall"}
+
+
+def _day(d: str) -> str:
+    return d[-5:] if len(d) >= 5 and d[-3] == "-" else d
+
+
+def has_type(kind: str | None, unit: Facts, question: Facts, text: str = "", question_text: str = "") -> bool:
     """Does ``unit`` hold a fact of ``kind`` that the question does not already state?"""
     if kind is None:
         return True
@@ -285,10 +309,16 @@ def has_type(kind: str | None, unit: Facts, question: Facts, text: str = "") -> 
     if kind == NUMBER:
         return bool((unit.numbers - question.numbers) or (unit.times - question.times) or (unit.dates - question.dates))
     if kind == DATE:
-        years = {n for n in unit.numbers if re.fullmatch(r"(19|20)\d\d", n)}
-        days = {n for n in unit.names if n in _WEEKDAYS or n in _MONTHS}
-        return bool((unit.dates - question.dates) or (years - question.numbers) or (days - question.names)
-                    or (unit.times - question.times))  # "when does it open?" "at 9 am"
+        q = question_text.lower()
+        asked_days = {_day(d) for d in question.dates}
+        dates = {d for d in unit.dates if d not in question.dates and _day(d) not in asked_days}
+        years = {n for n in unit.numbers if re.fullmatch(r"(19|20)\d\d", n)} - question.numbers
+        days = {n for n in unit.names if n in _WEEKDAYS or n in _MONTHS} - question.names
+        if re.search(r"\b(?:date|day)\b", q) and "year" not in q:  # "by what date": a day, not a year
+            return bool(dates or {n for n in days if n in _WEEKDAYS}) or any(len(d) > 7 for d in dates)
+        if "year" in q:
+            return bool(years or dates)
+        return bool(dates or years or days or (unit.times - question.times))  # "when does it open?" "at 9 am"
     if kind == TIME:
         return bool(unit.times - question.times)
     if kind == CODE:
@@ -297,6 +327,10 @@ def has_type(kind: str | None, unit: Facts, question: Facts, text: str = "") -> 
         return bool(unit.phones - question.phones)
     if kind == EMAIL:
         return bool(unit.emails - question.emails)
+    if kind == PERSON and text:  # a person: two capitalised words ("Anja Kowalczyk"), not a company's name
+        q = question_text.lower()
+        return any(not set(p.lower().replace("-", " ").split()) & _ORG_WORDS and p.lower() not in q
+                   for p in _PERSON_NAME.findall(text))
     if kind in (PERSON, PLACE):
         names = {n for n in unit.names - question.names if n not in _MONTHS and n not in _WEEKDAYS}
         return bool(names) or (kind == PLACE and bool(unit.codes - question.codes or unit.numbers - question.numbers))
