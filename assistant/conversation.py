@@ -28,12 +28,19 @@ _FILLER = {"year", "which", "what", "does", "did", "that", "this", "the", "with"
 _QUESTION_WORDS = {"what", "how", "when", "where", "who", "which", "why", "is", "are", "does", "do", "can", "and", "in", "on", "at"}
 
 
+_HONORIFICS = {"mr", "mrs", "ms", "miss", "dr", "prof", "sir"}
+
+
 def _named_things(text: str) -> list[str]:
     words = _WORD.findall(text)
+    starts = {m.end() for m in re.finditer(r"[.?!]\s+", text)}  # where a later sentence begins
+    positions = [m.start() for m in _WORD.finditer(text)]
     out = []
     for i, w in enumerate(words):
-        if w.lower() in _QUESTION_WORDS or w == "I":
+        if w.lower() in _QUESTION_WORDS or w == "I" or w.lower() in _HONORIFICS:
             continue
+        if positions[i] in starts and not (w.isupper() or any(c.isdigit() for c in w)):
+            continue  # "... a night. Is that within ...": a sentence's first word, not a name
         if any(c.isdigit() for c in w) or (w[0].isupper() and (i > 0 or len(w) > 1 and w.isupper())):
             out.append(w)
     return list(dict.fromkeys(out))
