@@ -17,14 +17,14 @@ import httpx
 import pytest
 
 from conftest import CORPORA, run_cli
-from test_integration import _unshare_works
+from conftest import unshare_works as _unshare_works
 
 pytestmark = [pytest.mark.integration, pytest.mark.llm]
 
 PORT_QUESTION = "Which port does the K3 local REST API listen on?"
-QUESTIONS = [
-    (PORT_QUESTION, "k3_api_guide.rst"),
-    ("How many employees did Larkspur Robotics have at the end of 2023?", "annual_report_2023.pdf"),
+QUESTIONS = [  # (question, the fact a right answer and its cited passage hold)
+    (PORT_QUESTION, "8470"),
+    ("How many employees did Larkspur Robotics have at the end of 2023?", "63"),
 ]
 
 
@@ -119,8 +119,8 @@ def check_round_trip(out: dict) -> None:
         assert answer["text"].strip(), answer
         assert answer["streamed"] == answer["text"]  # the final answer, not the provisional tokens
         sources = answer["sources"]
-        assert sources["how"] in ("model-verified", "quoted", "not-found")
-        assert sources["passages"][0]["path"].endswith(expected), sources["passages"]
+        assert sources["how"] in ("model-verified", "quoted") and expected in answer["text"], answer
+        assert any(p["cited"] and expected in p["text"] for p in sources["passages"]), sources["passages"]
         assert {"path", "page", "start_line", "end_line", "heading", "text", "cited"} <= set(sources["passages"][0])
         assert answer["last_chunk"]["sources"]["passages"] == sources["passages"] and answer["finish"] == "stop"
 
@@ -255,7 +255,7 @@ def test_the_mcp_sdk_client_calls_every_tool(library_env, offline):
                 assert pdf and all(h["path"].endswith(".pdf") and h["page"] for h in pdf)
 
                 answer = payload(await session.call_tool("ask", {"question": PORT_QUESTION}))
-                assert answer["answer"].strip() and answer["sources"]["passages"][0]["path"].endswith("k3_api_guide.rst")
+                assert "8470" in answer["answer"] and any(p["cited"] and "8470" in p["text"] for p in answer["sources"]["passages"])
 
                 files = payload(await session.call_tool("list_files", {"path_glob": "*.rst"}))
                 assert [Path(f["path"]).name for f in files] == ["k3_api_guide.rst"]
