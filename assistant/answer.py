@@ -424,8 +424,9 @@ class Answerer:
                     return [first, s], rescored
         return None
 
-    def refusal(self, query: str) -> str:
-        failed = failed_file_named(query, self.store.failures())
+    @staticmethod
+    def refusal(failed: dict[str, str] | None) -> str:
+        """The refusal sentence, or for a question about a file that failed to ingest, which and why."""
         if failed:
             name = "/".join(failed["path"].split("/")[-2:])
             reason = failed["reason"].split(":", 1)[0]
@@ -457,7 +458,7 @@ class Answerer:
                 scored = sorted(scored + more, key=lambda s: -s.score)
         timings = {"retrieve_s": t_retrieve}
         if picked is None:
-            text = self.refusal(query)
+            text = self.refusal(failed)
             sources = [Source(i, s.unit.citation_hit()) for i, s in enumerate(_distinct(scored)[: cfg.answer.excerpts], 1)]
             yield Retrieved(query, sources)
             yield text
