@@ -490,7 +490,7 @@ def test_library_answers_through_the_real_server(llama_server, write_config, doc
     lib = Library(load_config(), embedder=FakeEmbedder(), generator=gen)
     lib.ingest([docs])
     answer = lib.ask("How long does the Zorblax K3 take to charge?")
-    assert answer.text.strip() and answer.sources and answer.grounded
+    assert answer.text.strip() and answer.sources and answer.grounded and "95" in answer.text, answer
     assert answer.model == gen.info().name and answer.model.endswith(f"@ {llama_server.base_url}")
-    if not chat:  # the base model writes a real answer to the completion prompt (the core's choice for it)
-        assert "extractive-fallback" not in answer.flags, answer
+    # the server's model was asked: its answer is shown verified, or the quote stays with the reason why not
+    assert answer.how == "model-verified" or any(f.startswith("model answer not verified") for f in answer.flags), answer
