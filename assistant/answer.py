@@ -171,6 +171,11 @@ def stream_checked(pieces: Iterator[str]) -> Iterator[str]:
 # --- verification ----------------------------------------------------------------------
 
 
+def _unsupported(found, support: str) -> list[str]:
+    """The facts of an answer that ``support`` (passage text) does not hold."""
+    return found.missing_from(facts(support), support)
+
+
 def _support_text(sources: list[Source], numbers: set[int]) -> str:
     return "\n".join(f"{s.hit.heading or ''}\n{s.hit.text}" for s in sources if s.n in numbers)
 
@@ -191,8 +196,7 @@ def verify(answer: str, question: str, sources: list[Source]) -> tuple[str, set[
     if kind and not has_type(kind, found, q_facts, text, question):
         return text, cited, [f"no {kind} in the answer"]
     if not cited:  # a passage that holds every fact of the answer, the best ranked first
-        cited = next(({s.n} for s in sources if found and not found.missing_from(facts(_support_text(sources, {s.n})),
-                                                                                   _support_text(sources, {s.n}))), set())
+        cited = next(({s.n} for s in sources if found and not _unsupported(found, _support_text(sources, {s.n}))), set())
         if not cited:
             return text, set(), ["cites no passage that supports it"]
     q_words = set(content_words(question))
@@ -200,7 +204,7 @@ def verify(answer: str, question: str, sources: list[Source]) -> tuple[str, set[
     if not (found.all() - q_facts.all()) and not new_words:
         return text, cited, ["restates the question"]
     support = _support_text(sources, cited)
-    missing = found.missing_from(facts(support), support)
+    missing = _unsupported(found, support)
     if missing:
         return text, cited, [f"not in the cited passage: {', '.join(missing)}"]
     if not found:  # a description: its own words must come from the cited passage
@@ -435,11 +439,11 @@ class Answerer:
 
     # -- the whole way --
 
-    def stream(self, question: str, query: str, *, top_k=None, mode=None, filters=None, t0: float | None = None):
+    def stream(self, question: str, query: str, *, top_k=None, mode=None, filters=None):
         import time
 
         cfg = self.config
-        t0 = t0 or time.perf_counter()
+        t0 = time.perf_counter()
         k = top_k or cfg.answer.passages
         used = query if query != question else None
         hits = self.retrieve(query, k, mode, filters)

@@ -130,7 +130,7 @@ class Facts:
         low = other_text.lower()
         out = []
         for n in self.numbers:
-            if n not in other.numbers and n not in other.phones_digits():
+            if n not in other.numbers and n not in other.phones:
                 out.append(n)
         for d in self.dates:
             if d not in other.dates and not _date_in(d, other.dates):
@@ -151,9 +151,6 @@ class Facts:
             if p not in other.phones:
                 out.append(p)
         return sorted(out)
-
-    def phones_digits(self) -> set[str]:
-        return set(self.phones)
 
     def __bool__(self) -> bool:
         return bool(self.numbers or self.dates or self.times or self.codes or self.names or self.emails or self.phones)
