@@ -1370,6 +1370,39 @@ async def test_opening_a_chat_while_models_load_then_a_follow_up_is_drawn(tui_do
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
 
 
+async def test_keys_typed_right_after_opening_a_chat_go_to_the_question(tui_docs):
+    """#17.1/#17.4, as reproduced in tmux: enter on a chat while the models load, then the follow-up
+    typed at once, before the chat could be read. The keys must reach the question box, not the
+    chats list, whose single-key bindings would take "d" for delete and "y" for yes."""
+    lib = make_library(tui_docs)
+    lib.ingest()
+    cid = _stored_chat(lib)
+    gen = SlowLoadingGenerator()
+    lib2 = make_library(tui_docs, gen)
+    reading = threading.Event()
+    read = lib2.conversations.turns
+
+    def slow_turns(conversation):  # the disk is busy with the models: the chat takes a while to read
+        reading.wait(10)
+        return read(conversation)
+
+    lib2.conversations.turns = slow_turns
+    app = create_app(lib2)
+    question = "do you say how often to replace the seal?"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2", "enter", *question, "enter")  # typed before the chat has been read
+        assert not isinstance(app.screen, (ConversationsScreen, ConfirmScreen))
+        reading.set()
+        gen.release.set()
+        await wait_for(pilot, lambda: len(app.main.query(AnswerView)) == 2 and not app.main.answering)
+        assert [q.question for q in app.main.query(QuestionView)] == [
+            "How often should I clean the alpha pump filter?", question]  # the chat first, then the question
+        assert app.main.conversation_id == cid
+        assert [t.question for t in lib2.conversations.turns(cid)] == [
+            "How often should I clean the alpha pump filter?", question]
+        assert "A question you ask now continues it" in visible_text(app.main.query_one(SystemNote))
+
+
 async def test_a_chat_belongs_to_its_collection(ingested, tui_env):
     """#17.2: reopening a chat of another collection switches to it; its sources open; F2 shows it."""
     work = _second_collection(ingested, tui_env / "zoo")

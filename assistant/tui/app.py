@@ -14,7 +14,7 @@ from textual.markup import escape
 from textual.screen import Screen
 
 from ..config import Config, LibraryConfig, load_config
-from ..conversation import ConversationInfo, Turn
+from ..conversation import ConversationInfo
 from ..ingest import IngestEvent, IngestReport
 from ..library import Library, LibraryStatus, check_collection_name, update_in_progress
 from ..plugins import PluginRegistry
@@ -32,7 +32,6 @@ from .screens import (
 )
 from .errors import USER_ERRORS, error_text
 from .messages import (
-    ConversationChosen,
     ConversationDeleted,
     CopyText,
     NewCollection,
@@ -343,7 +342,7 @@ class AssistantApp(App):
             chosen,
         )
 
-    def open_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
+    def open_conversation(self, info: ConversationInfo) -> None:
         """Show a stored conversation in the chat, in its own collection (switched to first)."""
         if self.library is not None and info.collection != self.library.collection:
             if not self.switch_collection(info.collection):
@@ -351,9 +350,8 @@ class AssistantApp(App):
                             "opened now; it stays closed.", severity="warning", markup=False)
                 return
         while len(self.screen_stack) > 1:
-            self.pop_screen()  # not awaited here: a handler awaiting a screen change can deadlock (textual#5596)
-        # drawn by the chat screen in its own queue, in order with what the user types there
-        self.main.post_message(ConversationChosen(info, turns))
+            self.pop_screen()  # not awaited: the stack changes now, so the next key goes to the chat
+        self.main.open_conversation(info)
 
     # --- what screens ask (typed messages) -----------------------------------------------------
 
@@ -368,9 +366,6 @@ class AssistantApp(App):
 
     def on_new_collection(self, message: NewCollection) -> None:
         self.action_new_collection()
-
-    def on_conversation_chosen(self, message: ConversationChosen) -> None:
-        self.open_conversation(message.info, message.turns)
 
     async def on_conversation_deleted(self, message: ConversationDeleted) -> None:
         if self._main is not None and self._main.conversation_id == message.info.id:

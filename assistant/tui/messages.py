@@ -15,7 +15,7 @@ from typing import Any
 from textual.message import Message
 
 from ..config import Config
-from ..conversation import ConversationInfo, Turn
+from ..conversation import ConversationInfo
 from ..retrieve import Filters
 from ..types import Source
 
@@ -25,7 +25,6 @@ __all__ = [
     "CopyText",
     "SwitchCollection",
     "NewCollection",
-    "ConversationChosen",
     "ConversationDeleted",
     "SettingsSaved",
     "StatusChanged",
@@ -58,14 +57,6 @@ class SwitchCollection(Message):
 @dataclass
 class NewCollection(Message):
     pass
-
-
-@dataclass
-class ConversationChosen(Message):
-    """A stored conversation, read, to show in the chat (the app switches to its collection first)."""
-
-    info: ConversationInfo
-    turns: list[Turn]
 
 
 @dataclass

@@ -14,6 +14,7 @@ from markdown_it.token import Token
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.await_remove import AwaitRemove
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Markdown, ProgressBar, Static
 from textual.widgets.data_table import ColumnKey
@@ -485,8 +486,8 @@ class ChatLog(VerticalScroll):
     def turns(self) -> list[AnswerView]:
         return list(self.query(AnswerView))
 
-    async def clear_turns(self) -> None:
-        await self.query("QuestionView, AnswerView, SystemNote").remove()
+    def clear_turns(self) -> AwaitRemove:
+        return self.query("QuestionView, AnswerView, SystemNote").remove()
 
 
 # --- sources ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ...conversation import ConversationInfo
-from ..messages import ConversationChosen, ConversationDeleted, ShowError
+from ..messages import ConversationDeleted, ShowError
 from ..widgets import fmt_when, plural
 from .confirm import ConfirmScreen
 
@@ -22,7 +22,10 @@ class ConversationsScreen(Screen):
 
     BINDINGS = [
         Binding("escape,q", "close", "Back", tooltip="Back to the chat"),
-        Binding("enter", "open", "Open", tooltip="Open the selected conversation to read or continue it"),
+        # priority: run in the turn of the enter key itself, before the next key is dispatched (the
+        # table's own enter posts a message handled later, after keys typed meanwhile)
+        Binding("enter", "open", "Open", priority=True, show=False,
+                tooltip="Open the selected conversation to read or continue it"),
         Binding("d,delete", "delete", "Delete", tooltip="Delete the selected conversation (after confirming)"),
         Binding("r", "reload", "Refresh", show=False, tooltip="Reload the list"),
     ]
@@ -49,19 +52,17 @@ class ConversationsScreen(Screen):
         self.action_reload()
 
     def action_reload(self) -> None:
+        """Read the list now (a small query on the chats' own database, which only this app
+        writes): enter pressed right after f2 then opens the row the user saw selected."""
         if self.app.library is None:
             self._show_error(self.app.startup_error or "the library is not available")
             return
-        self._list_worker(self.app.library)
-
-    @work(thread=True, exclusive=True, group="conversations", exit_on_error=False)
-    def _list_worker(self, library) -> None:
         try:
-            items = library.conversations.list()
+            items = self.app.library.conversations.list()
         except Exception as e:
-            self.call_later(self._show_error, str(e))
+            self._show_error(str(e))
             return
-        self.call_later(self._fill, items)
+        self._fill(items)
 
     def _show_error(self, message: str) -> None:
         self.query_one("#conv-summary", Static).update(Text(f"Error: {message}", style="red"))
@@ -113,18 +114,12 @@ class ConversationsScreen(Screen):
 
     def action_open(self) -> None:
         info = self.selected()
-        if info is not None:
-            self._open_worker(self.app.library, info)
-
-    @work(thread=True, exclusive=True, group="conversations", exit_on_error=False)
-    def _open_worker(self, library, info: ConversationInfo) -> None:
-        try:
-            turns = library.conversations.turns(info.id)
-        except Exception as e:
-            self.app.post_message(ShowError(str(e)))
+        if info is None or self.app.screen is not self:  # enter is also a row selection: once only
             return
-        # to the app, not to this screen: the app closes this screen to show the conversation
-        self.app.post_message(ConversationChosen(info, turns))
+        # A call, not a message: this screen closes and the chat takes the conversation now, in
+        # this turn, so what the user types next goes to the question box and continues it (a
+        # message would be handled later, after keys that this list takes for "d" delete).
+        self.app.open_conversation(info)
 
     def action_delete(self) -> None:
         info = self.selected()

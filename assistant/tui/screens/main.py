@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
+from textual.await_remove import AwaitRemove
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
@@ -22,7 +23,7 @@ from ...library import LibraryStatus
 from ...retrieve import Filters
 from ...types import Answer, Draft, Retrieved, Source
 from ..errors import error_text
-from ..messages import ConversationChosen, CopyText, OpenSource, ShowError
+from ..messages import CopyText, OpenSource, ShowError
 from ..widgets import (
     AnswerView,
     ChatLog,
@@ -39,7 +40,7 @@ from ..widgets import (
     stored_answer,
 )
 
-__all__ = ["MainScreen", "AskProgress", "AskFinished"]
+__all__ = ["MainScreen", "AskProgress", "AskFinished", "ConversationRead"]
 
 
 @dataclass
@@ -62,6 +63,18 @@ class AskFinished(Message):
     collection: str
     kind: str
     payload: object
+
+
+@dataclass
+class ConversationRead(Message):
+    """From the reading worker: the turns of the conversation being opened (or why they could not
+    be read), to draw above ``note``."""
+
+    info: ConversationInfo
+    note: SystemNote
+    epoch: int
+    turns: list[Turn]
+    error: str | None = None
 
 
 class MainScreen(Screen):
@@ -184,6 +197,11 @@ class MainScreen(Screen):
 
     async def action_new_chat(self) -> None:
         """A new conversation; the one shown stays stored (see the conversations screen)."""
+        await self._reset_chat()
+
+    def _reset_chat(self) -> AwaitRemove:
+        """Stop the answer being written and clear the chat; done at once (the old turns go in the
+        chat's own time: await the result to wait for that)."""
         self.action_stop()
         self.workers.cancel_group(self, "ask")
         self.conversation_id = None
@@ -191,37 +209,64 @@ class MainScreen(Screen):
         self._epoch += 1
         if self._current is not None:  # its results will be dropped with its view
             self._answer_done(self._current)
-        await self.chat.clear_turns()
+        removed = self.chat.clear_turns()
         self.show_sources([])
         self.clear_error()
         self.query_one("#question", Input).focus()
+        return removed
 
-    async def show_conversation(self, info: ConversationInfo, turns: list[Turn]) -> None:
-        """Replace the chat with a stored conversation; the next question continues it."""
-        await self.action_new_chat()
+    def open_conversation(self, info: ConversationInfo) -> None:
+        """Continue a stored conversation (the caller has switched to its collection).
+
+        Done at once, in the caller's turn, not in a message handled later: a question typed right
+        after, already on its way to the question box, then continues this conversation and is not
+        cleared away with the old chat. The turns are read in a worker and drawn above anything
+        asked meanwhile.
+        """
+        library = self.app.library
+        if library is None:
+            return
+        self._reset_chat()
         self.conversation_id = info.id
         self.conversation_collection = info.collection
-        pairs = [(QuestionView(t.question, t.query), AnswerView(t.question, info.collection), t) for t in turns]
-        await self.chat.mount_all([w for q, a, _ in pairs for w in (q, a)])
+        note = SystemNote(Text(f"Opening the conversation “{info.title}”…", style="dim"))
+        self.chat.mount(note)  # in the chat now; anything asked from now on goes below it
+        self._read_worker(library, info, note, self._epoch)
+
+    @work(thread=True, group="conversation", exit_on_error=False)
+    def _read_worker(self, library, info: ConversationInfo, note: SystemNote, epoch: int) -> None:
+        try:
+            turns = library.conversations.turns(info.id)
+        except Exception as e:  # never a traceback in the UI
+            self.post_message(ConversationRead(info, note, epoch, [], error_text(e)))
+            return
+        self.post_message(ConversationRead(info, note, epoch, turns))
+
+    @on(ConversationRead)
+    async def _conversation_read(self, message: ConversationRead) -> None:
+        info, note = message.info, message.note
+        if message.epoch != self._epoch or not note.is_attached:
+            return  # another chat was started or opened meanwhile
+        if message.error is not None:
+            note.update(Text(f"The conversation “{info.title}” could not be read: {message.error}"))
+            note.add_class("-error")
+            return
+        pairs = [(QuestionView(t.question, t.query), AnswerView(t.question, info.collection), t)
+                 for t in message.turns]
+        if pairs:
+            await self.chat.mount_all([w for q, a, _ in pairs for w in (q, a)], before=note)
         last: Answer | None = None
         for _, view, t in pairs:
             last = stored_answer(t.question, t.query, t.answer, t.sources, t.how)
             await view.finish(last, self.app.show_timings)
-        n = len(turns)
-        note = Text()
-        note.append(f"Conversation “{info.title}”", style="bold")
+        text = Text()
+        text.append(f"Conversation “{info.title}”", style="bold")
         where = f" in the collection {info.collection}" if info.collection != "default" else ""
-        note.append(f": {plural(n, 'turn')}{where}. A question you ask now continues it.")
-        await self.chat.mount(SystemNote(note))
-        if last is not None:
-            self.show_sources(last.sources, not_found=not last.grounded)
+        text.append(f": {plural(len(pairs), 'turn')}{where}. A question you ask now continues it.")
+        note.update(text)
+        if last is not None and self._current is None and len(self.chat.turns()) == len(pairs):
+            self.show_sources(last.sources, not_found=not last.grounded)  # nothing asked meanwhile
         self.chat.scroll_end(animate=False)
-        self.query_one("#question", Input).focus()
-
-    @on(ConversationChosen)
-    async def _conversation_chosen(self, message: ConversationChosen) -> None:
-        message.stop()
-        await self.show_conversation(message.info, message.turns)
 
     def on_key(self, event: events.Key) -> None:
         """A printable key typed outside a text field goes to the question box, never nowhere."""
