@@ -40,7 +40,9 @@ def _library(args=None):
 
 
 def _print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+    from .terminal import json_safe
+
+    print(json_safe(json.dumps(obj, indent=2, ensure_ascii=False, default=str)))
 
 
 class _Progress:
@@ -75,7 +77,8 @@ def cmd_ingest(args) -> int:
         from .watch import watch
 
         return watch(lib, [Path(p) for p in args.paths] or None, as_json=args.json)
-    report = lib.ingest([Path(p) for p in args.paths] or None, on_event=progress, wait_for_lock=args.wait)
+    report = lib.ingest([Path(p) for p in args.paths] or None, on_event=progress, wait_for_lock=args.wait,
+                        prune=args.prune)
     if args.json:
         _print_json(report.as_dict())
     else:
@@ -91,7 +94,9 @@ def cmd_ingest(args) -> int:
             print(f"  skipped {f['path']}: {f['reason']}")
         for f in report.files_failed:
             print(f"  FAILED  {f['path']}: {f['reason']}", file=sys.stderr)
-    return EXIT_PARTIAL if report.files_failed else EXIT_OK
+        for f in report.removals_held:
+            print(f"  NOT REMOVED under {f['path']}: {f['reason']}", file=sys.stderr)
+    return EXIT_PARTIAL if report.files_failed or report.removals_held else EXIT_OK
 
 
 def _filters(args):
@@ -209,7 +214,7 @@ def cmd_mcp(args) -> int:
 
 def cmd_remove(args) -> int:
     lib = _library(args)
-    files, chunks = lib.remove(Path(args.path))
+    files, chunks = lib.remove(args.path)  # the string: an empty one is refused, Path("") would be "."
     print(f"removed {files} files ({chunks} chunks)")
     return EXIT_OK
 
@@ -248,6 +253,8 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--watch", action="store_true", help="keep the index in sync as files change")
     p.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
+    p.add_argument("--prune", action="store_true",
+                   help="remove the files gone from a folder even past [ingest] max_prune_share (an emptied folder)")
     p.set_defaults(func=cmd_ingest)
 
     for name, fn, helptext in (("ask", cmd_ask, "answer a question from your documents"),
@@ -315,6 +322,27 @@ def _cmd_eval(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Everything it prints passes through ``SafeStream`` (see assistant/terminal.py):
+    a document's text or a file's name cannot send escape sequences to the terminal."""
+    import warnings
+
+    from .terminal import SafeStream
+
+    out, err, show = sys.stdout, sys.stderr, warnings.showwarning
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+    warnings.showwarning = _show_warning
+    try:
+        return _main(argv, raw=(out, err))
+    finally:
+        sys.stdout, sys.stderr, warnings.showwarning = out, err, show
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The core's warnings to the user as one line (a DataFolderWarning: the data folder is open to others)."""
+    print(f"assistant: warning: {message}", file=sys.stderr)
+
+
+def _main(argv: list[str] | None, raw) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     argv = sys.argv[1:] if argv is None else argv
@@ -332,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             from .tui import run_tui
 
+            sys.stdout, sys.stderr = raw  # the TUI draws with escape sequences; it renders text safely itself
             return run_tui(collection=_collection(args))
         return args.func(args)
     except (ConfigError, LibraryError, LibraryLocked, PluginError, StoreError) as e:

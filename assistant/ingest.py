@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import threading
 import time
@@ -29,12 +28,13 @@ import numpy as np
 
 from .chunking import Chunker
 from .config import Config
+from .datadir import private_dir
+from .pinned import OutsideFolder, Pinner
+from .removals import plan_removals
 from .store import ChunkRow, FileRow, Store
 from .types import Document, progress_to
 
 __all__ = ["IngestReport", "IngestEvent", "Ingestor", "LibraryLocked", "NothingToIngest", "write_lock", "Exclusions"]
-
-_HASH_BLOCK = 1 << 20
 
 
 class LibraryLocked(Exception):
@@ -82,6 +82,7 @@ class IngestReport:
     files_skipped: list[dict[str, str]] = field(default_factory=list)
     files_failed: list[dict[str, str]] = field(default_factory=list)
     files_removed: int = 0
+    removals_held: list[dict[str, str]] = field(default_factory=list)  # roots whose removals wait for --prune
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_embedded: int = 0
@@ -102,7 +103,7 @@ class write_lock:
         self.fd: int | None = None
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
@@ -140,14 +141,6 @@ class Exclusions:
         if not self.include_hidden and any(p.startswith(".") for p in rel.parts):
             return True
         return self.spec.match_file(rel.as_posix())
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -268,6 +261,7 @@ class Ingestor:
         self.registry = registry
         self.on_event = on_event or (lambda e: None)
         self.exclusions = Exclusions(cfg)
+        self.pinner = Pinner()
         self.chunker = Chunker(
             embedder.count_tokens,
             lambda s: embedder.tokenizer.encode(s, add_special_tokens=False),
@@ -304,7 +298,8 @@ class Ingestor:
 
     # --- the sync ------------------------------------------------------------
 
-    def run(self, roots: list[Path], *, prune: bool = True) -> IngestReport:
+    def run(self, roots: list[Path], *, prune: bool = False) -> IngestReport:
+        """Sync ``roots``. ``prune``: remove the files gone from a root even past ``ingest.max_prune_share``."""
         t0 = time.perf_counter()
         report = IngestReport()
         readers = self.registry.readers_by_suffix({"ocr_seconds_per_page": self.cfg.ingest.ocr_seconds_per_page})
@@ -357,7 +352,7 @@ class Ingestor:
                     stopped.append(e)
                     raise
 
-            outcome = self._prepare(path, readers, known.get(str(path)), note)
+            outcome = self._prepare(path, readers, known.get(str(path)), note, candidate[1])
             if stopped:
                 raise stopped[0]
             return outcome
@@ -370,7 +365,7 @@ class Ingestor:
             prepared_files = _ReadAhead(candidates, prepare, weight, self.group_chunks + 256)
         else:
             prepared_files = _Inline(candidates, prepare)
-        with prepared_files as prepared:
+        with prepared_files as prepared, self.pinner:
             for (path, _root), outcome in prepared:
                 key = str(path)
                 seen_paths.add(key)
@@ -396,17 +391,7 @@ class Ingestor:
                     flush()
             flush()
 
-        if prune:
-            gone = []
-            for root in roots:
-                for p in self.store.files_under(str(root)):
-                    if p not in seen_paths:
-                        gone.append(p)
-            if gone:
-                report.chunks_removed += self.store.remove_files(gone)
-                report.files_removed = len(gone)
-                for p in gone:
-                    self.on_event(IngestEvent("removed", p))
+        self._remove_gone(roots, seen_paths, report, prune)
         report.chunks_total = self.store.counts()["chunks"]
         report.seconds = round(time.perf_counter() - t0, 3)
         self.on_event(
@@ -415,12 +400,27 @@ class Ingestor:
         )
         return report
 
+    def _remove_gone(self, roots: list[Path], seen: set[str], report: IngestReport, prune: bool) -> None:
+        """Remove the indexed files gone from ``roots``; never those under an unreadable folder (see removals.py)."""
+        plan = plan_removals(roots, self.store.files_under, seen, max_share=self.cfg.ingest.max_prune_share, prune=prune)
+        for failure in plan.unreadable:
+            report.files_failed.append(failure)
+            self.on_event(IngestEvent("failed", failure["path"], reason=failure["reason"]))
+        report.removals_held = plan.held
+        if plan.gone:
+            report.chunks_removed += self.store.remove_files(plan.gone)
+            report.files_removed = len(plan.gone)
+            for p in plan.gone:
+                self.on_event(IngestEvent("removed", p))
+
     def _prepare(
-        self, path: Path, readers, known: FileRow | None, note: Callable[[str], None] | None = None
+        self, path: Path, readers, known: FileRow | None, note: Callable[[str], None] | None = None,
+        root: Path | None = None,
     ) -> _Pending | _Touch | str:
         """Everything up to the embedding, for one file; no store access (it runs in the read-ahead thread).
 
-        ``note`` receives the reader's ``report_progress`` messages.
+        ``note`` receives the reader's ``report_progress`` messages. The file is read only if,
+        when opened, it is a regular file inside ``root`` (see pinned.py).
         """
         key = str(path)
         try:
@@ -437,21 +437,27 @@ class Ingestor:
         if suffix not in readers:
             return f"skipped:no reader for '{suffix or path.name}' files"
         reader_name, reader = readers[suffix]
-        try:
-            content_hash = file_hash(path)
+        try:  # opened once and checked: the reader reads this very file, whatever the path leads to later
+            pinned = self.pinner.open(path, root or path)
+        except OutsideFolder as e:
+            return f"failed:{e}"
         except FileNotFoundError:
             return "failed:disappeared before it could be read"
         except PermissionError:
             return "failed:permission denied"
         except OSError as e:
             return f"failed:cannot read: {e.strerror}"
-        if known and known.content_hash == content_hash:
-            return _Touch(st.st_size, st.st_mtime_ns)
         try:
+            content_hash = pinned.sha256()
+            if known and known.content_hash == content_hash:
+                return _Touch(st.st_size, st.st_mtime_ns)
             with progress_to(note or (lambda message: None)):
-                doc = reader.read(path)
+                doc = reader.read(pinned.path)
+            pinned.check_unchanged()
             if not isinstance(doc, Document):
                 raise TypeError(f"reader '{reader_name}' returned {type(doc).__name__}, not a Document")
+        except OutsideFolder as e:
+            return f"failed:{e}"
         except FileNotFoundError:
             return "failed:disappeared before it could be read"
         except PermissionError:
@@ -459,6 +465,8 @@ class Ingestor:
         except Exception as e:  # a reader fails for one file, never for the folder
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             return f"failed:{msg}"
+        finally:
+            pinned.close()
         sized = self.chunker.sized_chunks(key, content_hash, doc)
         if not sized:
             return "failed:empty: no text found"

@@ -202,7 +202,10 @@ class Library:
         *,
         on_event: Callable[[IngestEvent], None] | None = None,
         wait_for_lock: bool = False,
+        prune: bool = False,
     ) -> IngestReport:
+        """Sync ``paths`` (default: the configured folders). ``prune``: remove what is gone from a folder
+        even when it is more than ``[ingest] max_prune_share`` of its files (see removals.py)."""
         roots = [Path(p).expanduser().resolve() for p in (paths or self.config.folders())]
         if not roots:
             raise LibraryError("nothing to ingest: give a folder, or list folders in [library] folders")
@@ -212,12 +215,17 @@ class Library:
         with write_lock(self.config.data_dir, wait=wait_for_lock):
             ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
             try:
-                return ingestor.run(roots)
+                return ingestor.run(roots, prune=prune)
             except NothingToIngest as e:
                 raise LibraryError(str(e)) from None
 
-    def remove(self, path: Path) -> tuple[int, int]:
-        """Take a file or folder out of the library. Returns (files, chunks) removed."""
+    def remove(self, path: str | Path) -> tuple[int, int]:
+        """Take a file or folder out of the library. Returns (files, chunks) removed.
+
+        An empty path is refused: ``Path("")`` is the current folder, and a slip of a
+        script (``remove "$UNSET"``) must not take out everything below it."""
+        if not str(path).strip():
+            raise LibraryError("remove: the path is empty; name the file or folder to take out of the library")
         key = str(Path(path).expanduser().resolve())
         with write_lock(self.config.data_dir):
             files = self.store.files_under(key)

@@ -29,6 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .config import Config
+from .datadir import private_dir
 from .keyword_index import BUMP_GENERATION, KeywordIndex, analyze
 from .types import Hit
 
@@ -107,9 +108,7 @@ class Store:
         self.cfg = cfg
         self.dir = cfg.data_dir
         self.collection_name = collection or cfg.library.collection
-        os.umask(os.umask(0o077) | 0o077)  # private text: owner-only files from here on
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o700)
+        private_dir(self.dir)  # private text: owner-only files from here on
         suffix = "" if self.collection_name == "default" else f"-{self.collection_name}"
         self.db_path = self.dir / f"state{suffix}.sqlite"
         self.db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)

@@ -1,0 +1,279 @@
+"""Faults and hostile input (issue 18): no silent data loss, nothing left behind by `remove`,
+errors a user can act on. Real folders, a real Chroma, real SQLite files; the fake embedder."""
+
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+from pathlib import Path
+
+import pytest
+
+from assistant.datadir import DataFolderWarning
+from assistant.library import LibraryError
+
+ROOT_USER = os.geteuid() == 0
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202e"
+
+
+# --- 5. the data folder: created private, an existing one never changed --------------------
+
+
+def test_an_existing_open_data_folder_is_warned_about_and_left_as_it_is(fake_library, docs, tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(shared))
+    with pytest.warns(DataFolderWarning, match=r"open to other users .*0o1777"):
+        fake_library().status()
+    with pytest.warns(DataFolderWarning):
+        fake_library().ingest([docs])
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "state.sqlite").stat().st_mode) & 0o077 == 0  # what it writes is still private
+
+
+def test_a_data_folder_the_assistant_creates_is_private_and_not_warned_about(fake_library, docs, tmp_path, monkeypatch):
+    data = tmp_path / "new" / "deeper" / "data"
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataFolderWarning)
+        fake_library().ingest([docs])  # the write lock creates the folder first: still 0700, no warning
+        fake_library().status()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+
+
+def test_the_cli_prints_the_data_folder_warning_as_one_line(docs, tmp_path, monkeypatch, capsys):
+    from assistant import cli
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(shared))
+    assert cli.main(["status"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("assistant: warning: the data folder") and err.count("\n") == 1
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o777
+
+
+# --- 6. escape sequences in documents and file names never reach the terminal --------------
+
+
+@pytest.fixture
+def hostile_docs(tmp_path) -> Path:
+    d = tmp_path / "hostile"
+    d.mkdir()
+    (d / f"evil{ESCAPES}.txt").write_text(
+        f"The quarterly zamboni report {ESCAPES} says revenue grew by 12 percent.\n", encoding="utf-8"
+    )
+    return d
+
+
+def _cli(monkeypatch, capsys, library, *argv: str) -> tuple[int, str, str]:
+    from assistant import cli
+
+    monkeypatch.setattr(cli, "_library", lambda args=None: library)
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _no_controls(text: str) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"]
+    assert not bad, f"control characters printed: {bad!r}"
+
+
+def test_cli_output_has_no_terminal_control_characters(fake_library, hostile_docs, monkeypatch, capsys):
+    lib = fake_library()
+    code, out, err = _cli(monkeypatch, capsys, lib, "ingest", str(hostile_docs))
+    assert code == 0 and "1 ingested" in out
+    for argv in (["search", "zamboni report"], ["ask", "How much did revenue grow in the zamboni report?"], ["status"]):
+        code, out, err = _cli(monkeypatch, capsys, lib, *argv)
+        assert code == 0, err
+        _no_controls(out + err)
+        if argv[0] != "status":
+            assert "evil" in out and "\ufffd" in out  # shown, inert
+    (hostile_docs / f"evil{ESCAPES}.txt").write_bytes(b"\x00\x01\x02\x03" * 64)  # a failure names the file
+    for argv in (["ingest", str(hostile_docs)], ["status"]):
+        code, out, err = _cli(monkeypatch, capsys, lib, *argv)
+        _no_controls(out + err)
+        assert "evil\ufffd" in out + err
+
+
+def test_json_output_keeps_the_text_exactly_and_escaped(fake_library, hostile_docs, monkeypatch, capsys):
+    import json
+
+    lib = fake_library()
+    lib.ingest([hostile_docs])
+    code, out, err = _cli(monkeypatch, capsys, lib, "search", "--json", "zamboni report")
+    _no_controls(out)
+    hits = json.loads(out)
+    assert hits[0]["path"].endswith(f"evil{ESCAPES}.txt") and ESCAPES in hits[0]["text"]
+
+
+def test_progress_line_keeps_its_carriage_return():
+    import io
+
+    from assistant.terminal import SafeStream
+
+    buf = io.StringIO()
+    stream = SafeStream(buf)
+    stream.write("\r[####] 1/2 files evil\rname\x1b[2J")
+    assert buf.getvalue() == "\r[####] 1/2 files evil\ufffdname\ufffd[2J"
+
+
+# --- 1. a folder that cannot be read, or is suddenly empty, is not a deletion ----------------
+
+
+@pytest.mark.skipif(ROOT_USER, reason="root lists folders without read permission")
+@pytest.mark.parametrize("mode", [0o000, 0o300])  # neither listed nor entered; entered but not listed
+def test_an_unreadable_subfolder_is_a_failure_and_its_files_are_kept(fake_library, docs, mode):
+    lib = fake_library()
+    lib.ingest([docs])
+    garden = str(docs / "sub" / "garden.md")
+    os.chmod(docs / "sub", mode)
+    try:
+        r = fake_library().ingest([docs])
+    finally:
+        os.chmod(docs / "sub", 0o700)
+    assert r.files_removed == 0 and r.chunks_removed == 0
+    assert [f["path"] for f in r.files_failed] == [str(docs / "sub")]
+    assert "cannot read this folder (Permission denied)" in r.files_failed[0]["reason"]
+    assert "1 indexed file is kept" in r.files_failed[0]["reason"]
+    assert garden in fake_library().store.files_under(str(docs))
+    assert any("Tulips" in h.text for h in fake_library().search("tulips planted October", mode="keyword"))
+
+
+@pytest.mark.skipif(ROOT_USER, reason="root lists folders without read permission")
+def test_an_unreadable_root_keeps_everything_and_the_cli_exits_3(fake_library, docs, monkeypatch, capsys):
+    lib = fake_library()
+    lib.ingest([docs])
+    os.chmod(docs, 0)
+    try:
+        code, out, err = _cli(monkeypatch, capsys, lib, "ingest", str(docs))
+    finally:
+        os.chmod(docs, 0o700)
+    assert code == 3 and "0 removed" in out
+    assert f"FAILED  {docs}: cannot read this folder" in err and "3 indexed files are kept" in err
+    assert lib.status().files == 3
+
+
+def test_a_suddenly_empty_root_asks_for_prune(fake_library, docs, tmp_path, monkeypatch, capsys):
+    lib = fake_library()
+    lib.ingest([docs])
+    aside = tmp_path / "unmounted"
+    docs.rename(aside)
+    docs.mkdir()  # the mount point is there, the drive is not
+    code, out, err = _cli(monkeypatch, capsys, lib, "ingest", str(docs))
+    assert code == 3 and "0 removed" in out
+    assert f"NOT REMOVED under {docs}: would remove 3 of its 3 indexed files" in err
+    assert "ingest.max_prune_share (50%)" in err and f"assistant ingest --prune {docs}" in err
+    assert lib.status().files == 3
+    code, out, err = _cli(monkeypatch, capsys, lib, "ingest", "--prune", str(docs))
+    assert code == 0 and "3 removed" in out
+    assert lib.status().files == 0
+
+
+def test_removing_more_than_the_share_is_held_and_the_share_is_a_config_key(fake_library, docs, write_config):
+    fake_library().ingest([docs])
+    (docs / "manual.md").unlink()
+    (docs / "notes.txt").unlink()
+    r = fake_library().ingest([docs])  # 2 of 3: past the default 50%
+    assert r.files_removed == 0 and r.removals_held[0]["path"] == str(docs)
+    r = fake_library().ingest([docs])  # asked again, same answer: nothing lost in between
+    assert r.files_removed == 0 and len(r.removals_held) == 1
+    write_config("[ingest]\nmax_prune_share = 0.7\n")
+    r = fake_library().ingest([docs])
+    assert r.files_removed == 2 and not r.removals_held
+
+
+def test_a_few_deleted_files_are_removed_as_before(fake_library, docs):
+    fake_library().ingest([docs])
+    (docs / "notes.txt").unlink()
+    r = fake_library().ingest([docs])
+    assert r.files_removed == 1 and not r.removals_held and not r.files_failed
+
+
+def test_max_prune_share_is_checked(write_config):
+    from assistant.config import ConfigError, load_config
+
+    for bad in ("1.5", "-0.1", "nan"):
+        write_config(f"[ingest]\nmax_prune_share = {bad}\n")
+        with pytest.raises(ConfigError, match="ingest.max_prune_share"):
+            load_config()
+
+
+@pytest.mark.parametrize("path", ["", "  "])
+def test_remove_refuses_an_empty_path(fake_library, docs, path, monkeypatch, capsys):
+    lib = fake_library()
+    lib.ingest([docs])
+    monkeypatch.chdir(docs)  # "" would be this folder, everything in the library
+    with pytest.raises(LibraryError, match="the path is empty"):
+        lib.remove(path)
+    code, out, err = _cli(monkeypatch, capsys, lib, "remove", path)
+    assert code == 1 and "the path is empty" in err
+    assert lib.status().files == 3
+
+
+# --- 4. a symlink swapped between the scan and the read ---------------------------------------
+
+
+def test_a_link_swapped_after_the_scan_is_not_followed_out_of_the_folder(fake_library, docs, tmp_path, monkeypatch):
+    from assistant_folder import FolderSource
+
+    secret = tmp_path / "outside" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0:zyxwvut secret account:/root:/bin/bash\n", encoding="utf-8")
+    original = FolderSource.files
+
+    def files(self, root):  # the scan sees a plain file, then the attacker swaps in a link
+        found = list(original(self, root))
+        target = docs / "notes.txt"
+        target.unlink()
+        target.symlink_to(secret)
+        yield from found
+
+    monkeypatch.setattr(FolderSource, "files", files)
+    r = fake_library().ingest([docs])
+    failed = {f["path"]: f["reason"] for f in r.files_failed}
+    assert failed == {str(docs / "notes.txt"): f"refused: at read time it leads outside the folder, to {secret}"}
+    assert r.files_ingested == 2
+    assert not fake_library().search("zyxwvut secret account", mode="keyword")
+
+
+def test_the_reader_reads_the_file_that_was_checked_even_if_swapped_during_the_read(docs, tmp_path):
+    from assistant.pinned import Pinner
+    from assistant_readers.text_reader import TextReader
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("zyxwvut secret\n", encoding="utf-8")
+    with Pinner() as pinner, pinner.open(docs / "notes.txt", docs) as pinned:
+        (docs / "notes.txt").unlink()
+        (docs / "notes.txt").symlink_to(secret)  # swapped after the check, before the reader opens
+        doc = TextReader().read(pinned.path)
+        assert pinned.path.name == "notes.txt"
+    text = " ".join(s.text for s in doc.sections)
+    assert "Anna Quimby" in text and "zyxwvut" not in text
+
+
+def test_links_inside_the_folder_are_still_read(fake_library, docs):
+    (docs / "link-to-garden.md").symlink_to(docs / "sub" / "garden.md")
+    r = fake_library().ingest([docs])
+    assert r.files_ingested == 4 and not r.files_failed
+
+
+def test_a_fifo_swapped_in_is_refused_without_hanging(fake_library, docs, monkeypatch):
+    from assistant_folder import FolderSource
+
+    original = FolderSource.files
+
+    def files(self, root):
+        found = list(original(self, root))
+        (docs / "notes.txt").unlink()
+        os.mkfifo(docs / "notes.txt")
+        yield from found
+
+    monkeypatch.setattr(FolderSource, "files", files)
+    r = fake_library().ingest([docs])
+    assert r.files_failed == [{"path": str(docs / "notes.txt"), "reason": "refused: at read time it is not a regular file"}]
