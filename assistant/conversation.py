@@ -97,6 +97,7 @@ class Conversations:
         private_dir(data_dir)
         self.db = sqlite3.connect(data_dir / "conversations.sqlite", isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA secure_delete=ON")  # a deleted conversation is overwritten, not left in a free page
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL,

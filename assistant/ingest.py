@@ -392,6 +392,7 @@ class Ingestor:
             flush()
 
         self._remove_gone(roots, seen_paths, report, prune)
+        self.store.erase_deleted()  # removed or replaced text leaves no trace in the data folder
         report.chunks_total = self.store.counts()["chunks"]
         report.seconds = round(time.perf_counter() - t0, 3)
         self.on_event(

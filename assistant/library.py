@@ -232,7 +232,9 @@ class Library:
             if not files:
                 raise LibraryError(f"nothing indexed under {key}")
             self.store.collection  # settle pending writes first
-            return len(files), self.store.remove_files(files)
+            chunks = self.store.remove_files(files)
+            self.store.erase_deleted()
+            return len(files), chunks
 
     # --- ask -------------------------------------------------------------------
 

@@ -88,6 +88,23 @@ CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL
 """
 
 
+# hnsw batch and sync of 2 (Chroma's smallest): the vector index is saved every 2 writes, and Chroma
+# then purges its write-ahead log (embeddings_queue in chroma.sqlite3, which holds every passage's
+# text) up to there, so no removed passage's text waits in the log (see Store.erase_deleted)
+_HNSW_LOG = {"batch_size": 2, "sync_threshold": 2}
+_COLLECTION_METADATA = {"hnsw:space": "cosine", **{f"hnsw:{k}": v for k, v in _HNSW_LOG.items()}}
+_ERASE_PENDING = "erase_pending"  # meta: chunks were deleted; their text may still be in free pages or logs
+
+
+def _keep_log_short(collection, cfg: Config) -> None:
+    """A collection made before _HNSW_LOG was set gets it (its log was purged only every 1000 writes)."""
+    if cfg.store.kind != "embedded":
+        return
+    hnsw = (getattr(collection, "configuration_json", None) or {}).get("hnsw") or {}
+    if hnsw.get("sync_threshold") != _HNSW_LOG["sync_threshold"]:
+        collection.modify(configuration={"hnsw": dict(_HNSW_LOG)})
+
+
 def _chroma_client(cfg: Config, chroma_dir: Path):
     import chromadb
     from chromadb.config import Settings
@@ -114,8 +131,11 @@ class Store:
         self.db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA secure_delete=ON")  # a deleted row's text is overwritten, not left in a free page
         self.db.executescript(_SCHEMA)
         self._migrate()
+        if self.meta("secure_delete") is None and self.db.execute("PRAGMA freelist_count").fetchone()[0] == 0:
+            self.set_meta("secure_delete", "on")  # no free page to hold old text: no VACUUM needed (erase_deleted)
         self.keyword_index = KeywordIndex(self.db_path)
         self._vector_store = None
         self._collection = None
@@ -144,9 +164,8 @@ class Store:
         if self._collection is None:
             try:
                 client = _chroma_client(self.cfg, self.dir / "chroma")
-                self._collection = client.get_or_create_collection(
-                    self.collection_name, metadata={"hnsw:space": "cosine"}
-                )
+                self._collection = client.get_or_create_collection(self.collection_name, metadata=_COLLECTION_METADATA)
+                _keep_log_short(self._collection, self.cfg)
             except Exception as e:  # a server that is down, a token refused, a damaged folder
                 raise StoreError(f"cannot open the vector store at {self.chroma_path}: {e}") from e
             self._recover()
@@ -260,6 +279,8 @@ class Store:
             )
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
             self.db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in new_ids])
+            if old_ids:
+                self.set_meta(_ERASE_PENDING, "1")
         self._delete_vectors(stale)
         return len(set(new_ids) - set(old_ids)), len(stale)
 
@@ -272,8 +293,43 @@ class Store:
             self.db.execute(BUMP_GENERATION)
             self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
+            self.set_meta(_ERASE_PENDING, "1")
         self._delete_vectors(ids)
         return len(ids)
+
+    def erase_deleted(self) -> None:
+        """Make the text of deleted chunks unrecoverable from the data folder; cheap when nothing was deleted.
+
+        Called after a remove and at the end of every ingest. SQLite runs with secure_delete
+        (deleted rows are zeroed); the WAL, which still holds the pages as they were, is
+        checkpointed and truncated. Chroma keeps each passage's text in its write-ahead log
+        until the vector index is saved (every 2 writes here, _HNSW_LOG), and its SQLite file
+        keeps deleted rows in free pages: it is vacuumed. Until all of that succeeded the meta
+        flag stays set, so an interrupted erase is finished by the next write.
+        """
+        if self.meta(_ERASE_PENDING) is None:
+            return
+        done = True
+        if self.cfg.store.kind == "embedded":
+            chroma_db = self.dir / "chroma" / "chroma.sqlite3"
+            if chroma_db.exists():
+                db = sqlite3.connect(chroma_db, timeout=30, isolation_level=None)
+                try:
+                    db.execute("VACUUM")
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                        done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+                except sqlite3.OperationalError:  # busy: another process reads it; the next write retries
+                    done = False
+                finally:
+                    db.close()
+        if self.meta("secure_delete") is None:  # a library written before secure_delete: once, all free pages
+            self.db.execute("VACUUM")
+            self.set_meta("secure_delete", "on")
+        if done:
+            self.db.execute("DELETE FROM meta WHERE key = ?", (_ERASE_PENDING,))
+        busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            self.set_meta(_ERASE_PENDING, "1")
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         self.db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))

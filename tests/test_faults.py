@@ -277,3 +277,71 @@ def test_a_fifo_swapped_in_is_refused_without_hanging(fake_library, docs, monkey
     monkeypatch.setattr(FolderSource, "files", files)
     r = fake_library().ingest([docs])
     assert r.files_failed == [{"path": str(docs / "notes.txt"), "reason": "refused: at read time it is not a regular file"}]
+
+
+# --- 3. removed text is gone from every file in the data folder ------------------------------
+
+SECRET = "qzxjvkplomb"  # one token the analyser keeps as it is (lower case, no suffix to stem)
+
+
+def _files_holding(folder: Path, phrase: str) -> list[str]:
+    """Every file under ``folder`` (Chroma's, SQLite's, WAL files, snapshots...) that holds ``phrase``."""
+    needles = [phrase.encode(), phrase.upper().encode(), phrase.encode("utf-16-le")]
+    out = []
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            data = p.read_bytes()
+            if any(n in data for n in needles):
+                out.append(str(p.relative_to(folder)))
+    return out
+
+
+def _secret_docs(docs: Path) -> Path:
+    secret = docs / "diary-qzxjvk.txt"
+    secret.write_text(
+        "Private diary.\n" + "\n".join(f"Entry {i}: the {SECRET} plan is hidden under stone {i}." for i in range(40)),
+        encoding="utf-8",
+    )
+    return secret
+
+
+def test_remove_leaves_no_trace_of_the_text_in_the_data_folder(fake_library, docs):
+    secret = _secret_docs(docs)
+    lib = fake_library()
+    lib.ingest([docs])
+    data = lib.config.data_dir
+    assert _files_holding(data, SECRET)  # the check can see it while it is indexed
+    lib.remove(secret)
+    assert _files_holding(data, SECRET) == []
+    assert _files_holding(data, "diary-qzxjvk") == []  # nor its name
+    assert lib.search("firmware team", mode="keyword")  # the rest is intact
+    assert len(lib.store.collection.get(include=[])["ids"]) == lib.store.counts()["chunks"]
+
+
+def test_an_ingest_that_deletes_or_replaces_leaves_no_trace(fake_library, docs):
+    secret = _secret_docs(docs)
+    fake_library().ingest([docs])
+    data = fake_library().config.data_dir
+    secret.unlink()  # deleted from the folder: the next sync removes it
+    r = fake_library().ingest([docs])
+    assert r.files_removed == 1
+    assert _files_holding(data, SECRET) == []
+    _secret_docs(docs)
+    fake_library().ingest([docs])
+    (docs / "diary-qzxjvk.txt").write_text("Private diary, rewritten: nothing to see.\n", encoding="utf-8")
+    fake_library().ingest([docs])  # an edit replaces the old passages
+    assert _files_holding(data, SECRET) == []
+
+
+def test_a_library_made_before_the_short_log_gets_it(fake_library, docs):
+    import chromadb
+    from chromadb.config import Settings
+
+    lib = fake_library()
+    client = chromadb.PersistentClient(path=str(lib.config.data_dir / "chroma"), settings=Settings(anonymized_telemetry=False))
+    client.get_or_create_collection("default", metadata={"hnsw:space": "cosine"})  # as the store used to make it
+    del client
+    secret = _secret_docs(docs)
+    lib.ingest([docs])
+    lib.remove(secret)
+    assert _files_holding(lib.config.data_dir, SECRET) == []
