@@ -219,6 +219,23 @@ def cmd_remove(args) -> int:
     return EXIT_OK
 
 
+def cmd_repair(args) -> int:
+    lib = _library(args)
+    report = lib.repair()
+    if args.json:
+        _print_json(report.as_dict())
+        return EXIT_OK
+    if report.state_set_aside:
+        print(f"the damaged state file was moved to {report.state_set_aside}; this collection starts empty: "
+              "run `assistant ingest` on your folders (delete the moved file once you no longer need it)")
+        return EXIT_OK
+    rebuilt = "the damaged vector index was rebuilt; " if report.index_rebuilt else ""
+    print(f"{rebuilt}{report.chunks} passages: {report.vectors_restored} vectors restored "
+          f"({report.texts_embedded} embedded, the rest reused), {report.vectors_deleted} stray vectors deleted "
+          f"in {report.seconds:.1f} s; the vector store agrees with the stored text")
+    return EXIT_OK
+
+
 def cmd_plugins(args) -> int:
     from .config import load_config
     from .plugins import PluginRegistry
@@ -290,6 +307,10 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     p.add_argument("path")
     p.set_defaults(func=cmd_remove)
 
+    p = sub.add_parser("repair", help="rebuild lost or damaged vectors from the stored text (or set aside a damaged state)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_repair)
+
     p = sub.add_parser("plugins", help="list plugins and their status")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plugins)
@@ -321,6 +342,9 @@ def _cmd_eval(args) -> int:
     return cmd_eval(args, _library(args))
 
 
+_SHOW_WARNING = __import__("warnings").showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Everything it prints passes through ``SafeStream`` (see assistant/terminal.py):
     a document's text or a file's name cannot send escape sequences to the terminal."""
@@ -338,8 +362,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """The core's warnings to the user as one line (a DataFolderWarning: the data folder is open to others)."""
-    print(f"assistant: warning: {message}", file=sys.stderr)
+    """The core's warnings to the user as one line (the data folder is open to others, vectors are missing)."""
+    if category.__module__.startswith("assistant"):
+        print(f"assistant: warning: {message}", file=sys.stderr)
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
 
 
 def _main(argv: list[str] | None, raw) -> int:
@@ -353,7 +380,7 @@ def _main(argv: list[str] | None, raw) -> int:
     from .store import StoreError
 
     try:
-        builtin = ("ingest", "ask", "status", "search", "remove", "plugins", "eval", "serve", "mcp")
+        builtin = ("ingest", "ask", "status", "search", "remove", "repair", "plugins", "eval", "serve", "mcp")
         # plugin commands are looked up only when the command is not a built-in one
         registry = PluginRegistry(load_config().plugins) if argv and argv[0] not in builtin else None
         args = build_parser(registry).parse_args(argv)
@@ -369,6 +396,26 @@ def _main(argv: list[str] | None, raw) -> int:
     except KeyboardInterrupt:
         print("\nassistant: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk or a damaged file met outside the store's own checks
+        message = _explain(e, argv)
+        if message is None:
+            raise  # a bug: the traceback is what a report needs
+        print(f"assistant: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _explain(error: BaseException, argv: list[str]) -> str | None:
+    from .config import load_config
+    from .faults import explain
+    from .store import state_file
+
+    try:
+        config = load_config()
+    except Exception:
+        return None
+    given = argv[argv.index("--collection") + 1 : argv.index("--collection") + 2] if "--collection" in argv else []
+    collection = given[0] if given else config.library.collection
+    return explain(error, config.data_dir, state_file(config.data_dir, collection))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from .config import Config
 from .datadir import private_dir
 from .pinned import OutsideFolder, Pinner
 from .removals import plan_removals
+from .repair import restore_vectors
 from .store import ChunkRow, FileRow, Store
 from .types import Document, progress_to
 
@@ -83,6 +84,7 @@ class IngestReport:
     files_failed: list[dict[str, str]] = field(default_factory=list)
     files_removed: int = 0
     removals_held: list[dict[str, str]] = field(default_factory=list)  # roots whose removals wait for --prune
+    vectors_restored: int = 0  # vectors Chroma had lost, embedded again from the stored text
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_embedded: int = 0
@@ -303,8 +305,10 @@ class Ingestor:
         t0 = time.perf_counter()
         report = IngestReport()
         readers = self.registry.readers_by_suffix({"ocr_seconds_per_page": self.cfg.ingest.ocr_seconds_per_page})
-        self.store.collection  # settles any interrupted write before we start
+        self.store.collection  # settles any interrupted write before we start, and checks Chroma against SQLite
         self.store.check_embed_model(self.embedder.name)
+        if self.store.health is not None and not self.store.health.ok:  # vectors lost: embed them from the stored text
+            report.vectors_restored = restore_vectors(self.store, self.embedder, self.cfg.ingest.batch_size)[0]
         candidates = self.scan(roots)
         if not candidates and not any(self.store.files_under(str(r)) for r in roots):
             raise NothingToIngest(f"no files to ingest in {', '.join(map(str, roots))}")

@@ -7,10 +7,11 @@ import os
 import re
 import sqlite3
 import threading
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .answer import Answerer
 from .config import Config, load_config
@@ -18,9 +19,12 @@ from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_
 from .keyword_index import GENERATION_KEY
 from .plugins import PluginRegistry
 from .retrieve import Filters, Retriever
-from .store import Store
+from .store import Store, StoreWarning
 from .conversation import Conversations, standalone_query
 from .types import Answer, Draft, Hit, Retrieved
+
+if TYPE_CHECKING:
+    from .repair import RepairReport
 
 __all__ = ["Library", "LibraryError", "LibraryStatus", "CollectionInfo", "check_collection_name", "list_collections"]
 
@@ -128,6 +132,7 @@ class Library:
         self._generator = generator
         self._load_lock = threading.RLock()  # the TUI asks and ingests from worker threads
         self._query_warm = False
+        self._warned_health = False
 
     # --- parts, built on first use ---------------------------------------------
 
@@ -236,6 +241,23 @@ class Library:
             self.store.erase_deleted()
             return len(files), chunks
 
+    def repair(self) -> "RepairReport":
+        """Make the vector store agree with the stored text again (see assistant/repair.py)."""
+        from .repair import RepairReport, is_damaged_state, repair_store, set_aside
+        from .store import StoreError, state_file
+
+        with write_lock(self.config.data_dir):
+            try:
+                store = self.store
+            except StoreError as e:
+                if not is_damaged_state(e):
+                    raise
+                moved = set_aside(state_file(self.config.data_dir, self.collection))
+                self.__dict__.pop("store", None)
+                self.store.reset_collection()  # its vectors belong to passages no longer known
+                return RepairReport(state_set_aside=str(moved))
+            return repair_store(store, self.embedder, self.config.ingest.batch_size)
+
     # --- ask -------------------------------------------------------------------
 
     def warm_up_search(self) -> None:
@@ -253,6 +275,11 @@ class Library:
     def _require_index(self) -> None:
         if self.store.counts()["chunks"] == 0:
             raise LibraryError("nothing is indexed yet: run `assistant ingest PATH` first")
+        self.store.collection  # opened once: the start-up check of Chroma against SQLite
+        health = self.store.health
+        if health is not None and not health.ok and not self._warned_health:
+            self._warned_health = True
+            warnings.warn(StoreWarning(health.describe(self.store.chroma_path)), stacklevel=3)
 
     def ask_stream(
         self,

@@ -20,6 +20,7 @@ next ingest, no gaps.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -30,10 +31,11 @@ import numpy as np
 
 from .config import Config
 from .datadir import private_dir
+from .faults import state_fault, vector_fault
 from .keyword_index import BUMP_GENERATION, KeywordIndex, analyze
 from .types import Hit
 
-__all__ = ["Store", "ChunkRow", "StoreError", "analyze"]
+__all__ = ["Store", "ChunkRow", "Health", "StoreError", "StoreWarning", "analyze", "state_file"]
 
 # 2: tokens in chunk_tokens, searched in memory (1 kept them in an FTS5 table, chunks_fts)
 SCHEMA_VERSION = 2
@@ -41,6 +43,10 @@ SCHEMA_VERSION = 2
 
 class StoreError(Exception):
     pass
+
+
+class StoreWarning(UserWarning):
+    """The store works but not fully (vectors missing from Chroma): ``assistant repair`` fixes it."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,25 @@ class ChunkRow:
     start_line: int
     end_line: int
     heading: str | None
+
+
+@dataclass(frozen=True)
+class Health:
+    """What ``Store.check`` found: chunks in SQLite, vectors in Chroma, sampled ids Chroma lacks."""
+
+    chunks: int
+    vectors: int
+    sample_missing: int
+    sampled: int
+
+    @property
+    def ok(self) -> bool:
+        return self.vectors >= self.chunks and self.sample_missing == 0
+
+    def describe(self, chroma_path: str) -> str:
+        return (f"the vector store {chroma_path} holds {self.vectors} vectors for {self.chunks} passages "
+                f"({self.sample_missing} of {self.sampled} sampled are missing): searches by meaning miss "
+                "the rest; run `assistant repair` (it embeds them again from the stored text)")
 
 
 @dataclass(frozen=True)
@@ -126,19 +151,22 @@ class Store:
         self.dir = cfg.data_dir
         self.collection_name = collection or cfg.library.collection
         private_dir(self.dir)  # private text: owner-only files from here on
-        suffix = "" if self.collection_name == "default" else f"-{self.collection_name}"
-        self.db_path = self.dir / f"state{suffix}.sqlite"
-        self.db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA secure_delete=ON")  # a deleted row's text is overwritten, not left in a free page
-        self.db.executescript(_SCHEMA)
-        self._migrate()
+        self.db_path = state_file(self.dir, self.collection_name)
+        try:
+            self.db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA secure_delete=ON")  # a deleted row's text is overwritten, not left in a free page
+            self.db.executescript(_SCHEMA)
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(state_fault(self.db_path, e)) from e
         if self.meta("secure_delete") is None and self.db.execute("PRAGMA freelist_count").fetchone()[0] == 0:
             self.set_meta("secure_delete", "on")  # no free page to hold old text: no VACUUM needed (erase_deleted)
         self.keyword_index = KeywordIndex(self.db_path)
         self._vector_store = None
         self._collection = None
+        self.health: Health | None = None  # set when the collection is opened (check())
 
     def _migrate(self) -> None:
         if self.meta("schema_version") == str(SCHEMA_VERSION):
@@ -167,8 +195,9 @@ class Store:
                 self._collection = client.get_or_create_collection(self.collection_name, metadata=_COLLECTION_METADATA)
                 _keep_log_short(self._collection, self.cfg)
             except Exception as e:  # a server that is down, a token refused, a damaged folder
-                raise StoreError(f"cannot open the vector store at {self.chroma_path}: {e}") from e
+                raise StoreError(vector_fault(self.chroma_path, e)) from e
             self._recover()
+            self.health = self.check()
         return self._collection
 
     @property
@@ -190,6 +219,67 @@ class Store:
             self._collection.delete(ids=batch)
         with self.transaction():
             self.db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in pending])
+
+    def check(self, sample: int = 16) -> "Health":
+        """Do Chroma and SQLite agree? Counts, and a sample of chunk ids looked up and searched for.
+
+        Cheap (three Chroma calls). Raises StoreError when the vector index cannot be read
+        or does not find its own vectors (a damaged HNSW file); a Health with ``missing``
+        when vectors are lost (``chroma/`` deleted): ``assistant repair`` or the next ingest
+        embeds them again from the stored text.
+        """
+        col = self._collection if self._collection is not None else self.collection
+        chunks = self.counts()["chunks"]
+        try:
+            vectors = col.count()
+            ids = self._sample_ids(sample)
+            got = col.get(ids=ids, include=["embeddings"]) if ids else {"ids": [], "embeddings": []}
+            found = list(got["ids"])
+            if found:
+                probe = np.asarray(got["embeddings"][0], dtype=np.float32)
+                hit = col.query(query_embeddings=[probe], n_results=1, include=["distances"])
+                if not hit["ids"][0] or (hit["ids"][0][0] != found[0] and hit["distances"][0][0] > 1e-4):
+                    raise StoreError("the index does not find its own vectors")
+        except Exception as e:
+            raise StoreError(vector_fault(self.chroma_path, e)) from e
+        return Health(chunks, vectors, len(ids) - len(found), len(ids))
+
+    def _sample_ids(self, n: int) -> list[str]:
+        top = self.db.execute("SELECT MAX(rowid) FROM chunks").fetchone()[0]
+        if not top:
+            return []
+        rowids = sorted({random.randint(1, top) for _ in range(n * 4)})
+        q = f"SELECT id FROM chunks WHERE rowid IN ({','.join('?' * len(rowids))}) LIMIT {n}"
+        ids = [r[0] for r in self.db.execute(q, rowids)]
+        return ids or [r[0] for r in self.db.execute("SELECT id FROM chunks LIMIT ?", (n,))]
+
+    def missing_vectors(self) -> list[str]:
+        """Ids of committed chunks that Chroma lacks (every chunk, looked up in batches)."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY rowid")]
+        present: set[str] = set()
+        for batch in _batches(ids, 2000):
+            present.update(self.collection.get(ids=batch, include=[])["ids"])
+        return [i for i in ids if i not in present]
+
+    def restore_vectors(self, chunks: Sequence[ChunkRow], vectors: np.ndarray) -> None:
+        """Write vectors for chunks SQLite already holds (a repair); SQLite is not touched."""
+        self._add_vectors(chunks, vectors, {})
+
+    def reset_collection(self) -> None:
+        """Drop this collection's vectors (a damaged index) and start it empty; SQLite is not touched.
+
+        Chroma leaves the dropped index's folder behind; it goes too, with any other folder
+        in ``chroma/`` that no segment names (left by an earlier drop)."""
+        client = _chroma_client(self.cfg, self.dir / "chroma")
+        try:
+            client.delete_collection(self.collection_name)
+        except Exception:  # not there (chroma/ lost) or beyond reading: start afresh all the same
+            pass
+        self._collection = client.get_or_create_collection(self.collection_name, metadata=_COLLECTION_METADATA)
+        self._vector_store = None
+        if self.cfg.store.kind == "embedded":
+            _remove_orphan_segments(self.dir / "chroma")
+        self.health = self.check()
 
     def _existing_ids(self, ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
@@ -245,26 +335,13 @@ class Store:
         file_types: dict[str, str],
     ) -> tuple[int, int]:
         """Make ``files`` hold exactly ``chunks`` (old chunks of those paths go). Returns (added, removed)."""
-        from llama_index.core.schema import TextNode
-
         paths = [f.path for f in files]
         old_ids = self._chunk_ids_for(paths)
         new_ids = [c.id for c in chunks]
         stale = sorted(set(old_ids) - set(new_ids))
         with self.transaction():
             self.db.executemany("INSERT OR IGNORE INTO pending(id) VALUES (?)", [(i,) for i in new_ids + stale])
-        if chunks:
-            nodes = [
-                TextNode(
-                    id_=c.id,
-                    text=c.embed_text,
-                    embedding=vectors[i].tolist(),
-                    metadata={"path": c.path, "file_type": file_types.get(c.path, "")},
-                )
-                for i, c in enumerate(chunks)
-            ]
-            for batch in _batches(nodes, 2000):
-                self.vector_store.add(batch)
+        self._add_vectors(chunks, vectors, file_types)
         with self.transaction():
             self._delete_chunk_rows(paths)
             self._insert_chunks(chunks)
@@ -283,6 +360,25 @@ class Store:
                 self.set_meta(_ERASE_PENDING, "1")
         self._delete_vectors(stale)
         return len(set(new_ids) - set(old_ids)), len(stale)
+
+    def _add_vectors(self, chunks: Sequence[ChunkRow], vectors: np.ndarray, file_types: dict[str, str]) -> None:
+        from llama_index.core.schema import TextNode
+
+        nodes = [
+            TextNode(
+                id_=c.id,
+                text=c.embed_text,
+                embedding=vectors[i].tolist(),
+                # a repair does not know the reader's file type: the suffix (filters go by the path anyway)
+                metadata={"path": c.path, "file_type": file_types.get(c.path) or Path(c.path).suffix.lstrip(".").lower()},
+            )
+            for i, c in enumerate(chunks)
+        ]
+        for batch in _batches(nodes, 2000):
+            try:
+                self.vector_store.add(batch)
+            except Exception as e:  # a full disk inside Chroma's compaction, a damaged index
+                raise StoreError(vector_fault(self.chroma_path, e)) from e
 
     def remove_files(self, paths: Sequence[str]) -> int:
         """Take files out of the library entirely. Returns the number of chunks removed."""
@@ -305,8 +401,12 @@ class Store:
         checkpointed and truncated. Chroma keeps each passage's text in its write-ahead log
         until the vector index is saved (every 2 writes here, _HNSW_LOG), and its SQLite file
         keeps deleted rows in free pages: it is vacuumed. Until all of that succeeded the meta
-        flag stays set, so an interrupted erase is finished by the next write.
+        flag stays set, so an interrupted erase is finished by the next write. And Chroma's
+        HNSW files hold rows for capacity not yet used, written from uninitialised memory,
+        which can hold fragments of any text the process read: they are zeroed every time.
         """
+        if self.cfg.store.kind == "embedded" and self._collection is not None:
+            _zero_unused_index_rows(self.dir / "chroma", self.collection_name, self._collection.count())
         if self.meta(_ERASE_PENDING) is None:
             return
         done = True
@@ -455,6 +555,70 @@ class Store:
     def close(self) -> None:
         self.keyword_index.close()
         self.db.close()
+
+
+def state_file(data_dir: Path, collection: str) -> Path:
+    """The SQLite file of ``collection``: ``state.sqlite`` for "default", else ``state-NAME.sqlite``."""
+    return data_dir / ("state.sqlite" if collection == "default" else f"state-{collection}.sqlite")
+
+
+def _zero_unused_index_rows(chroma_dir: Path, collection: str, live: int) -> None:
+    """Zero the rows past the last element in the collection's ``data_level0.bin`` and ``length.bin``.
+
+    hnswlib allocates its arrays for ``max_elements`` without clearing them and saves them
+    whole, so the unused rows hold whatever the heap held (seen: a passage's text in
+    ``length.bin``). The header gives the element count (``cur_element_count``, deleted ones
+    included); unless it and the file sizes agree with each other and with ``live`` (Chroma's
+    count, which cannot exceed it), the files are left alone.
+    """
+    import struct
+
+    try:
+        db = sqlite3.connect(chroma_dir / "chroma.sqlite3", timeout=30)
+        try:
+            row = db.execute(
+                "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id"
+                " WHERE c.name = ? AND s.scope = 'VECTOR'", (collection,)
+            ).fetchone()
+        finally:
+            db.close()
+        if row is None:
+            return
+        folder = chroma_dir / row[0]
+        header = (folder / "header.bin").read_bytes()
+        _version, _offset, capacity, count, row_size = struct.unpack_from("<i4Q", header, 0)
+        data, lengths = folder / "data_level0.bin", folder / "length.bin"
+        if not (live <= count <= capacity and data.stat().st_size == capacity * row_size
+                and lengths.stat().st_size == capacity * 4):
+            return
+        for path, start, end in ((data, count * row_size, capacity * row_size), (lengths, count * 4, capacity * 4)):
+            with open(path, "r+b") as f:
+                f.seek(start)
+                f.write(bytes(end - start))
+    except (OSError, sqlite3.Error, struct.error):
+        return
+
+
+def _remove_orphan_segments(chroma_dir: Path) -> None:
+    """Index folders in ``chroma_dir`` that no segment of chroma.sqlite3 names (Chroma leaves them after a drop)."""
+    import shutil
+    import uuid
+
+    try:
+        db = sqlite3.connect(chroma_dir / "chroma.sqlite3", timeout=30)
+        try:
+            live = {r[0] for r in db.execute("SELECT id FROM segments")}
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return
+    for sub in chroma_dir.iterdir():
+        try:
+            uuid.UUID(sub.name)
+        except ValueError:
+            continue
+        if sub.is_dir() and sub.name not in live:
+            shutil.rmtree(sub, ignore_errors=True)
 
 
 class _Transaction:

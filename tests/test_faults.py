@@ -315,6 +315,7 @@ def test_remove_leaves_no_trace_of_the_text_in_the_data_folder(fake_library, doc
     assert _files_holding(data, SECRET) == []
     assert _files_holding(data, "diary-qzxjvk") == []  # nor its name
     assert lib.search("firmware team", mode="keyword")  # the rest is intact
+    assert any("firmware" in h.text for h in fake_library().search("Anna Quimby firmware team", mode="dense"))
     assert len(lib.store.collection.get(include=[])["ids"]) == lib.store.counts()["chunks"]
 
 
@@ -345,3 +346,150 @@ def test_a_library_made_before_the_short_log_gets_it(fake_library, docs):
     lib.ingest([docs])
     lib.remove(secret)
     assert _files_holding(lib.config.data_dir, SECRET) == []
+
+
+# --- 2 and 12. lost or damaged vectors, a damaged state file, a full disk ---------------------
+
+
+def _as_a_new_process() -> None:
+    """Forget the Chroma clients this process holds (each CLI command is a process of its own)."""
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+def _segment(lib) -> Path:
+    (folder,) = [p for p in (lib.config.data_dir / "chroma").iterdir() if p.is_dir()]
+    return folder
+
+
+def _one_line_error(err: str, *fragments: str) -> None:
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith("assistant: error: ")
+    for f in fragments:
+        assert f in err, err
+
+
+def test_lost_vectors_are_found_at_start_and_the_next_ingest_restores_them(fake_library, docs, monkeypatch, capsys):
+    import shutil
+
+    from assistant.testing import FakeEmbedder
+
+    lib = fake_library()
+    lib.ingest([docs])
+    chunks = lib.store.counts()["chunks"]
+    shutil.rmtree(lib.config.data_dir / "chroma")  # lost, or restored from an older backup
+    _as_a_new_process()
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "search", "--mode", "dense", "Zorblax charging")
+    assert "assistant: warning: the vector store" in err and f"holds 0 vectors for {chunks} passages" in err
+    assert "run `assistant repair`" in err
+    embedder = FakeEmbedder()
+    r = fake_library(embedder=embedder).ingest([docs])
+    assert r.vectors_restored == chunks and r.files_unchanged == 3
+    again = fake_library()
+    assert again.store.collection and again.store.health.ok
+    assert any("95 minutes" in h.text for h in again.search("Zorblax K3 charges minutes", mode="dense"))
+
+
+def test_repair_restores_lost_vectors_from_the_stored_text(fake_library, docs, monkeypatch, capsys):
+    import json
+    import shutil
+
+    lib = fake_library()
+    lib.ingest([docs])
+    (docs / "copy.md").write_text((docs / "manual.md").read_text())  # shared texts: embedded once
+    lib.ingest([docs])
+    chunks = lib.store.counts()["chunks"]
+    shutil.rmtree(lib.config.data_dir / "chroma")
+    _as_a_new_process()
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "repair", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["vectors_restored"] == chunks and report["vectors_before"] == 0
+    assert report["texts_embedded"] < chunks  # the copy reused its original's vectors
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "repair")
+    assert code == 0 and "0 vectors restored" in out and "agrees" in out
+
+
+@pytest.mark.parametrize("damage", ["header", "truncated"])
+def test_a_damaged_vector_index_is_one_line_and_repair_rebuilds_it(fake_library, docs, monkeypatch, capsys, damage):
+    lib = fake_library()
+    lib.ingest([docs])
+    segment = _segment(lib)
+    chroma = lib.config.data_dir / "chroma"
+    if damage == "header":
+        (segment / "header.bin").write_bytes(bytes(range(100)))
+    else:
+        with open(segment / "data_level0.bin", "r+b") as f:
+            f.truncate(1000)
+    _as_a_new_process()
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "search", "Zorblax charging")
+    assert code == 1
+    _one_line_error(err, f"the vector index in {chroma} is damaged", "run `assistant repair`",
+                    f"as a last resort delete the data folder {lib.config.data_dir}")
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "ingest", str(docs))
+    assert code == 1 and "run `assistant repair`" in err
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "repair")
+    assert code == 0 and "the damaged vector index was rebuilt" in out, err
+    assert [p.name for p in chroma.iterdir() if p.is_dir()] != [segment.name]  # the damaged folder is gone
+    fixed = fake_library()
+    assert any("95 minutes" in h.text for h in fixed.search("Zorblax K3 charges minutes", mode="dense"))
+
+
+def test_a_damaged_state_file_is_one_line_and_repair_sets_it_aside(fake_library, docs, monkeypatch, capsys):
+    lib = fake_library()
+    lib.ingest([docs])
+    state = lib.store.db_path
+    lib.store.close()
+    for suffix in ("-wal", "-shm"):
+        state.with_name(state.name + suffix).unlink(missing_ok=True)
+    state.write_bytes(b"this is not a database, it was overwritten " * 100)
+    for argv in (["status"], ["search", "Zorblax"], ["ingest", str(docs)]):
+        code, out, err = _cli(monkeypatch, capsys, fake_library(), *argv)
+        assert code == 1
+        _one_line_error(err, f"the library's state file {state} is damaged", "run `assistant repair`")
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "repair")
+    assert code == 0 and "the damaged state file was moved to" in out and "run `assistant ingest`" in out
+    assert list(state.parent.glob("state.sqlite.damaged-*"))
+    r = fake_library().ingest([docs])
+    assert r.files_ingested == 3 and fake_library().store.collection.count() == r.chunks_total
+
+
+def test_a_full_disk_inside_chroma_is_one_line_and_loses_nothing(fake_library, docs, monkeypatch, capsys):
+    import chromadb.errors
+    from chromadb.api.models.Collection import Collection
+
+    fake_library().ingest([docs])
+    (docs / "new.md").write_text("# New\n\nThe Quixel pump needs a new gasket every spring.\n", encoding="utf-8")
+    real_add = Collection.add
+
+    def full(self, *a, **kw):  # what the Rust compactor reports when the disk is full
+        raise chromadb.errors.InternalError("Error executing plan: Error flushing segment: No space left on device (os error 28)")
+
+    monkeypatch.setattr(Collection, "add", full)
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "ingest", str(docs))
+    assert code == 1
+    _one_line_error(err, "no space left on the disk that holds", "free some space and run the command again")
+    monkeypatch.setattr(Collection, "add", real_add)
+    r = fake_library().ingest([docs])
+    assert r.files_ingested == 1 and fake_library().store.check().ok
+
+
+def test_a_full_disk_inside_sqlite_is_one_line(fake_library, docs, monkeypatch, capsys):
+    import sqlite3
+
+    from assistant.store import Store
+
+    def full(self, chunks):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "_insert_chunks", full)
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "ingest", str(docs))
+    assert code == 1
+    _one_line_error(err, "no space left on the disk that holds", "free some space")
+
+
+def test_explain_leaves_bugs_alone(tmp_path):
+    from assistant.faults import explain
+
+    assert explain(KeyError("x"), tmp_path, tmp_path / "state.sqlite") is None
+    assert "no space left" in explain(OSError(28, "No space left on device"), tmp_path, tmp_path / "state.sqlite")
