@@ -113,10 +113,11 @@ CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL
 """
 
 
-# hnsw batch and sync of 2 (Chroma's smallest): the vector index is saved every 2 writes, and Chroma
-# then purges its write-ahead log (embeddings_queue in chroma.sqlite3, which holds every passage's
-# text) up to there, so no removed passage's text waits in the log (see Store.erase_deleted)
-_HNSW_LOG = {"batch_size": 2, "sync_threshold": 2}
+# hnsw sync of 2 (Chroma's smallest; its default is 1000): the vector index is saved after every
+# write, and Chroma then purges its write-ahead log (embeddings_queue in chroma.sqlite3, which holds
+# every passage's text) up to there, so no removed passage's text waits in the log (see
+# Store.erase_deleted). The batch stays Chroma's default. Cost: bench/erase.py.
+_HNSW_LOG = {"batch_size": 100, "sync_threshold": 2}
 _COLLECTION_METADATA = {"hnsw:space": "cosine", **{f"hnsw:{k}": v for k, v in _HNSW_LOG.items()}}
 _ERASE_PENDING = "erase_pending"  # meta: chunks were deleted; their text may still be in free pages or logs
 
@@ -399,7 +400,7 @@ class Store:
         Called after a remove and at the end of every ingest. SQLite runs with secure_delete
         (deleted rows are zeroed); the WAL, which still holds the pages as they were, is
         checkpointed and truncated. Chroma keeps each passage's text in its write-ahead log
-        until the vector index is saved (every 2 writes here, _HNSW_LOG), and its SQLite file
+        until the vector index is saved (after every write here, _HNSW_LOG), and its SQLite file
         keeps deleted rows in free pages: it is vacuumed. Until all of that succeeded the meta
         flag stays set, so an interrupted erase is finished by the next write. And Chroma's
         HNSW files hold rows for capacity not yet used, written from uninitialised memory,

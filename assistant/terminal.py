@@ -6,7 +6,8 @@ same on some terminals, and bidi overrides (U+202E) reorder what is shown. The
 CLI prints through ``SafeStream``, so nothing it prints (passages, answers, paths,
 reasons, errors) reaches the terminal as a control character: each becomes
 U+FFFD, visible and inert. JSON output escapes them instead (``json_safe``), so
-the data is kept exactly.
+the data is kept exactly. The TUI removes them from every line it draws (a line
+filter of the app, ``without_controls``): Rich and Textual pass them through.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
-__all__ = ["printable", "json_safe", "SafeStream"]
+__all__ = ["printable", "without_controls", "has_controls", "json_safe", "SafeStream"]
 
 # C0 controls but tab and newline, DEL, C1 controls, bidi embeddings/overrides/isolates
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -25,6 +26,16 @@ _JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 def printable(text: str) -> str:
     """``text`` with every control character (tab and newline aside) replaced by U+FFFD."""
     return _UNSAFE.sub("\ufffd", text)
+
+
+def has_controls(text: str) -> bool:
+    return _UNSAFE.search(text) is not None
+
+
+def without_controls(text: str) -> str:
+    """``text`` with every control character (tab and newline aside) removed: for the TUI, where a
+    control character takes no cell, so removing it keeps every line's width."""
+    return _UNSAFE.sub("", text)
 
 
 def json_safe(text: str) -> str:

@@ -493,3 +493,21 @@ def test_explain_leaves_bugs_alone(tmp_path):
 
     assert explain(KeyError("x"), tmp_path, tmp_path / "state.sqlite") is None
     assert "no space left" in explain(OSError(28, "No space left on device"), tmp_path, tmp_path / "state.sqlite")
+
+
+def test_a_source_that_yields_a_file_outside_its_root_is_refused(fake_library, docs, tmp_path, monkeypatch):
+    from assistant_folder import FolderSource
+
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("zyxwvut outside the folder\n", encoding="utf-8")
+    original = FolderSource.files
+
+    def files(self, root):  # a source plugin that breaks its contract
+        yield from original(self, root)
+        yield outside
+
+    monkeypatch.setattr(FolderSource, "files", files)
+    r = fake_library().ingest([docs])
+    assert {f["path"]: f["reason"] for f in r.files_failed} == {
+        str(outside): f"refused: at read time it leads outside the folder, to {outside}"}
+    assert not fake_library().search("zyxwvut outside", mode="keyword")
