@@ -42,11 +42,18 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+_warned: set[Path] = set()  # one warning per folder and process, however many parts open it
+
+
 def _check_existing(path: Path) -> None:
     try:
         st = path.stat()
     except OSError:
         return
+    if path in _warned:
+        return
+    if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        _warned.add(path)
     if st.st_uid != os.geteuid():
         warnings.warn(
             DataFolderWarning(

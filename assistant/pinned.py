@@ -6,7 +6,7 @@ but a link can be changed after the scan and before a reader opens the path
 what it opened (a regular file whose real path, read back from the open
 descriptor, lies inside the folder), hashes it through that descriptor, and
 hands the reader a path that can only reach that same open file: a symlink,
-in a private folder of this process, to ``/proc/self/fd/N``. It keeps the file's
+in a private folder of this process, to ``/proc/PID/fd/N``. It keeps the file's
 name, so readers that look at the suffix or the name work unchanged; a swap of
 the original path after the check no longer matters.
 
@@ -128,7 +128,7 @@ class Pinner:
         alias = self._dir / name
         try:
             alias.unlink(missing_ok=True)
-            os.symlink(f"/proc/self/fd/{fd}", alias)
+            os.symlink(f"/proc/{os.getpid()}/fd/{fd}", alias)  # not "self": a helper process the reader starts reaches it too
         except OSError:
             return None
         return alias

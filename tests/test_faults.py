@@ -27,8 +27,7 @@ def test_an_existing_open_data_folder_is_warned_about_and_left_as_it_is(fake_lib
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(shared))
     with pytest.warns(DataFolderWarning, match=r"open to other users .*0o1777"):
         fake_library().status()
-    with pytest.warns(DataFolderWarning):
-        fake_library().ingest([docs])
+    fake_library().ingest([docs])  # warned once per process, however many parts open the folder
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
     assert stat.S_IMODE((shared / "state.sqlite").stat().st_mode) & 0o077 == 0  # what it writes is still private
 
@@ -44,14 +43,15 @@ def test_a_data_folder_the_assistant_creates_is_private_and_not_warned_about(fak
     assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
 
 
-def test_the_cli_prints_the_data_folder_warning_as_one_line(docs, tmp_path, monkeypatch, capsys):
+def test_the_cli_prints_the_data_folder_warning_as_one_line(fake_library, docs, tmp_path, monkeypatch, capsys):
     from assistant import cli
 
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chmod(shared, 0o777)
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(shared))
-    assert cli.main(["status"]) == 0
+    monkeypatch.setattr(cli, "_library", lambda args=None: fake_library())
+    assert cli.main(["ingest", str(docs)]) == 0  # the lock, the store and the conversations all open it
     err = capsys.readouterr().err
     assert err.startswith("assistant: warning: the data folder") and err.count("\n") == 1
     assert stat.S_IMODE(shared.stat().st_mode) == 0o777
