@@ -230,6 +230,10 @@ def cmd_repair(args) -> int:
               "run `assistant ingest` on your folders (delete the moved file once you no longer need it)")
         return EXIT_OK
     rebuilt = "the damaged vector index was rebuilt; " if report.index_rebuilt else ""
+    if report.store_recreated:
+        rebuilt = ("the vector store could not be opened and was started afresh (other collections in this "
+                   "data folder get their vectors back at their next ingest, or `assistant --collection NAME "
+                   "repair`); ")
     print(f"{rebuilt}{report.chunks} passages: {report.vectors_restored} vectors restored "
           f"({report.texts_embedded} embedded, the rest reused), {report.vectors_deleted} stray vectors deleted "
           f"in {report.seconds:.1f} s; the vector store agrees with the stored text")

@@ -7,7 +7,9 @@ so what Chroma lost can be embedded again without reading a single document:
   are embedded again and written; an ingest does the same on its own when the
   start-up check (``Store.check``) finds them missing;
 - a damaged vector index (a truncated or overwritten HNSW file) is dropped and
-  rebuilt the same way;
+  rebuilt the same way; a ``chroma/`` folder that cannot be opened at all (its
+  ``chroma.sqlite3`` damaged) is deleted and started afresh: all of it derives
+  from the state files (other collections are rebuilt at their next ingest);
 - vectors Chroma holds for passages SQLite does not know are deleted;
 - a damaged state file cannot be rebuilt from Chroma (it lacks the locations and
   the keyword tokens): it is set aside, the collection starts empty, and the
@@ -38,6 +40,7 @@ class RepairReport:
     texts_embedded: int = 0  # restored vectors that needed the model (the rest reused a stored vector)
     vectors_deleted: int = 0  # vectors of no known passage
     state_set_aside: str | None = None  # where a damaged state file was moved
+    store_recreated: bool = False  # chroma/ could not be opened at all and was started afresh
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -74,6 +77,7 @@ def repair_store(store: Store, embedder, batch_size: int) -> RepairReport:
     except StoreError:
         store.reset_collection()
         report.index_rebuilt = True
+        report.store_recreated = store.chroma_recreated
     report.vectors_restored, report.texts_embedded = restore_vectors(store, embedder, batch_size)
     report.vectors_deleted = _delete_strays(store)
     health = store.check()

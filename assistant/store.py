@@ -168,6 +168,7 @@ class Store:
         self._vector_store = None
         self._collection = None
         self.health: Health | None = None  # set when the collection is opened (check())
+        self.chroma_recreated = False  # reset_collection had to start chroma/ afresh
 
     def _migrate(self) -> None:
         if self.meta("schema_version") == str(SCHEMA_VERSION):
@@ -271,7 +272,12 @@ class Store:
 
         Chroma leaves the dropped index's folder behind; it goes too, with any other folder
         in ``chroma/`` that no segment names (left by an earlier drop)."""
-        client = _chroma_client(self.cfg, self.dir / "chroma")
+        try:
+            client = _chroma_client(self.cfg, self.dir / "chroma")
+        except Exception as e:
+            if self.cfg.store.kind != "embedded":
+                raise StoreError(vector_fault(self.chroma_path, e)) from e
+            client = self._recreate_chroma_folder()
         try:
             client.delete_collection(self.collection_name)
         except Exception:  # not there (chroma/ lost) or beyond reading: start afresh all the same
@@ -281,6 +287,21 @@ class Store:
         if self.cfg.store.kind == "embedded":
             _remove_orphan_segments(self.dir / "chroma")
         self.health = self.check()
+
+    def _recreate_chroma_folder(self):
+        """``chroma/`` cannot even be opened (its chroma.sqlite3 is damaged): delete it and start it empty.
+
+        Everything in it is derived from the state files, which hold the text: this collection is
+        rebuilt by the repair under way, the others are found short at their next open and
+        rebuilt by their next ingest or repair."""
+        import shutil
+
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()  # forget the client that failed on the old folder
+        shutil.rmtree(self.dir / "chroma", ignore_errors=True)
+        self.chroma_recreated = True
+        return _chroma_client(self.cfg, self.dir / "chroma")
 
     def _existing_ids(self, ids: Sequence[str]) -> set[str]:
         out: set[str] = set()

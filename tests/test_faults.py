@@ -435,6 +435,22 @@ def test_a_damaged_vector_index_is_one_line_and_repair_rebuilds_it(fake_library,
     assert any("95 minutes" in h.text for h in fixed.search("Zorblax K3 charges minutes", mode="dense"))
 
 
+def test_a_damaged_chroma_database_is_one_line_and_repair_starts_it_afresh(fake_library, docs, monkeypatch, capsys):
+    lib = fake_library()
+    lib.ingest([docs])
+    chroma_db = lib.config.data_dir / "chroma" / "chroma.sqlite3"
+    _as_a_new_process()
+    with open(chroma_db, "r+b") as f:
+        f.write(b"garbage " * 4096)
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "search", "Zorblax charging")
+    assert code == 1
+    _one_line_error(err, f"the vector index in {chroma_db.parent} is damaged", "run `assistant repair`")
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "repair")
+    assert code == 0 and "started afresh" in out, err
+    fixed = fake_library()
+    assert any("95 minutes" in h.text for h in fixed.search("Zorblax K3 charges minutes", mode="dense"))
+
+
 def test_a_damaged_state_file_is_one_line_and_repair_sets_it_aside(fake_library, docs, monkeypatch, capsys):
     lib = fake_library()
     lib.ingest([docs])
