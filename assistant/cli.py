@@ -78,7 +78,7 @@ def cmd_ingest(args) -> int:
 
         return watch(lib, [Path(p) for p in args.paths] or None, as_json=args.json)
     report = lib.ingest([Path(p) for p in args.paths] or None, on_event=progress, wait_for_lock=args.wait,
-                        prune=args.prune)
+                        confirm_prune=args.prune)
     if args.json:
         _print_json(report.as_dict())
     else:

@@ -300,8 +300,9 @@ class Ingestor:
 
     # --- the sync ------------------------------------------------------------
 
-    def run(self, roots: list[Path], *, prune: bool = False) -> IngestReport:
-        """Sync ``roots``. ``prune``: remove the files gone from a root even past ``ingest.max_prune_share``."""
+    def run(self, roots: list[Path], *, prune: bool = True, confirm_prune: bool = False) -> IngestReport:
+        """Sync ``roots``. ``prune``: remove what is gone from them (see removals.py); ``confirm_prune``:
+        even past ``ingest.max_prune_share`` of a root's files (``assistant ingest --prune``)."""
         t0 = time.perf_counter()
         report = IngestReport()
         readers = self.registry.readers_by_suffix({"ocr_seconds_per_page": self.cfg.ingest.ocr_seconds_per_page})
@@ -395,7 +396,8 @@ class Ingestor:
                     flush()
             flush()
 
-        self._remove_gone(roots, seen_paths, report, prune)
+        if prune:
+            self._remove_gone(roots, seen_paths, report, confirm_prune)
         self.store.erase_deleted()  # removed or replaced text leaves no trace in the data folder
         report.chunks_total = self.store.counts()["chunks"]
         report.seconds = round(time.perf_counter() - t0, 3)
@@ -405,9 +407,10 @@ class Ingestor:
         )
         return report
 
-    def _remove_gone(self, roots: list[Path], seen: set[str], report: IngestReport, prune: bool) -> None:
+    def _remove_gone(self, roots: list[Path], seen: set[str], report: IngestReport, confirmed: bool) -> None:
         """Remove the indexed files gone from ``roots``; never those under an unreadable folder (see removals.py)."""
-        plan = plan_removals(roots, self.store.files_under, seen, max_share=self.cfg.ingest.max_prune_share, prune=prune)
+        plan = plan_removals(roots, self.store.files_under, seen, max_share=self.cfg.ingest.max_prune_share,
+                             confirmed=confirmed)
         for failure in plan.unreadable:
             report.files_failed.append(failure)
             self.on_event(IngestEvent("failed", failure["path"], reason=failure["reason"]))

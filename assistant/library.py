@@ -207,10 +207,10 @@ class Library:
         *,
         on_event: Callable[[IngestEvent], None] | None = None,
         wait_for_lock: bool = False,
-        prune: bool = False,
+        confirm_prune: bool = False,
     ) -> IngestReport:
-        """Sync ``paths`` (default: the configured folders). ``prune``: remove what is gone from a folder
-        even when it is more than ``[ingest] max_prune_share`` of its files (see removals.py)."""
+        """Sync ``paths`` (default: the configured folders). ``confirm_prune``: remove what is gone from a
+        folder even when it is more than ``[ingest] max_prune_share`` of its files (see removals.py)."""
         roots = [Path(p).expanduser().resolve() for p in (paths or self.config.folders())]
         if not roots:
             raise LibraryError("nothing to ingest: give a folder, or list folders in [library] folders")
@@ -220,7 +220,7 @@ class Library:
         with write_lock(self.config.data_dir, wait=wait_for_lock):
             ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
             try:
-                return ingestor.run(roots, prune=prune)
+                return ingestor.run(roots, confirm_prune=confirm_prune)
             except NothingToIngest as e:
                 raise LibraryError(str(e)) from None
 

@@ -35,7 +35,7 @@ def plan_removals(
     seen: set[str],
     *,
     max_share: float,
-    prune: bool,
+    confirmed: bool,
 ) -> Removals:
     """Sort the indexed files under ``roots`` that this run did not see into gone, kept and held."""
     out = Removals()
@@ -55,7 +55,7 @@ def plan_removals(
             else:
                 reason, n = blocked.get(folder, (listable[folder] or "", 0))
                 blocked[folder] = (reason, n + 1)
-        if missing and not prune and len(missing) > max_share * len(indexed):
+        if missing and not confirmed and len(missing) > max_share * len(indexed):
             held.update(missing)
             out.held.append({"path": str(root), "reason": (
                 f"would remove {len(missing)} of its {len(indexed)} indexed files, more than ingest.max_prune_share "
