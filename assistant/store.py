@@ -591,8 +591,8 @@ def _zero_unused_index_rows(chroma_dir: Path, collection: str, live: int) -> Non
     hnswlib allocates its arrays for ``max_elements`` without clearing them and saves them
     whole, so the unused rows hold whatever the heap held (seen: a passage's text in
     ``length.bin``). The header gives the element count (``cur_element_count``, deleted ones
-    included); unless it and the file sizes agree with each other and with ``live`` (Chroma's
-    count, which cannot exceed it), the files are left alone.
+    included); unless it is plausible (``live``, Chroma's count, cannot exceed it; a file is
+    not longer than the capacity), the files are left alone.
     """
     import struct
 
@@ -611,13 +611,14 @@ def _zero_unused_index_rows(chroma_dir: Path, collection: str, live: int) -> Non
         header = (folder / "header.bin").read_bytes()
         _version, _offset, capacity, count, row_size = struct.unpack_from("<i4Q", header, 0)
         data, lengths = folder / "data_level0.bin", folder / "length.bin"
-        if not (live <= count <= capacity and data.stat().st_size == capacity * row_size
-                and lengths.stat().st_size == capacity * 4):
+        if not (0 < row_size and live <= count <= capacity):
             return
-        for path, start, end in ((data, count * row_size, capacity * row_size), (lengths, count * 4, capacity * 4)):
-            with open(path, "r+b") as f:
-                f.seek(start)
-                f.write(bytes(end - start))
+        for path, start in ((data, count * row_size), (lengths, count * 4)):
+            end = path.stat().st_size
+            if start < end <= max(capacity, count) * (row_size if path is data else 4):
+                with open(path, "r+b") as f:
+                    f.seek(start)
+                    f.write(bytes(end - start))
     except (OSError, sqlite3.Error, struct.error):
         return
 
