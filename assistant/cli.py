@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 EXIT_OK = 0
@@ -346,14 +347,12 @@ def _cmd_eval(args) -> int:
     return cmd_eval(args, _library(args))
 
 
-_SHOW_WARNING = __import__("warnings").showwarning
+_SHOW_WARNING = warnings.showwarning
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Everything it prints passes through ``SafeStream`` (see assistant/terminal.py):
     a document's text or a file's name cannot send escape sequences to the terminal."""
-    import warnings
-
     from .terminal import SafeStream
 
     out, err, show = sys.stdout, sys.stderr, warnings.showwarning
