@@ -291,8 +291,11 @@ def _files_holding(folder: Path, phrase: str) -> list[str]:
     for p in sorted(folder.rglob("*")):
         if p.is_file() and not p.is_symlink():
             data = p.read_bytes()
-            if any(n in data for n in needles):
-                out.append(str(p.relative_to(folder)))
+            for n in needles:
+                at = data.find(n)
+                if at >= 0:  # where, and the bytes around it: enough to tell which structure kept it
+                    out.append(f"{p.relative_to(folder)}@{at} of {len(data)}: {data[max(0, at - 48):at + 48]!r}")
+                    break
     return out
 
 
@@ -312,8 +315,8 @@ def test_remove_leaves_no_trace_of_the_text_in_the_data_folder(fake_library, doc
     data = lib.config.data_dir
     assert _files_holding(data, SECRET)  # the check can see it while it is indexed
     lib.remove(secret)
-    assert _files_holding(data, SECRET) == []
-    assert _files_holding(data, "diary-qzxjvk") == []  # nor its name
+    assert not (held := _files_holding(data, SECRET)), held
+    assert not (held := _files_holding(data, "diary-qzxjvk")), held  # nor its name
     assert lib.search("firmware team", mode="keyword")  # the rest is intact
     assert any("firmware" in h.text for h in fake_library().search("Anna Quimby firmware team", mode="dense"))
     assert len(lib.store.collection.get(include=[])["ids"]) == lib.store.counts()["chunks"]
@@ -326,12 +329,12 @@ def test_an_ingest_that_deletes_or_replaces_leaves_no_trace(fake_library, docs):
     secret.unlink()  # deleted from the folder: the next sync removes it
     r = fake_library().ingest([docs])
     assert r.files_removed == 1
-    assert _files_holding(data, SECRET) == []
+    assert not (held := _files_holding(data, SECRET)), held
     _secret_docs(docs)
     fake_library().ingest([docs])
     (docs / "diary-qzxjvk.txt").write_text("Private diary, rewritten: nothing to see.\n", encoding="utf-8")
     fake_library().ingest([docs])  # an edit replaces the old passages
-    assert _files_holding(data, SECRET) == []
+    assert not (held := _files_holding(data, SECRET)), held
 
 
 def test_a_library_made_before_the_short_log_gets_it(fake_library, docs):
@@ -345,7 +348,7 @@ def test_a_library_made_before_the_short_log_gets_it(fake_library, docs):
     secret = _secret_docs(docs)
     lib.ingest([docs])
     lib.remove(secret)
-    assert _files_holding(lib.config.data_dir, SECRET) == []
+    assert not (held := _files_holding(lib.config.data_dir, SECRET)), held
 
 
 # --- 2 and 12. lost or damaged vectors, a damaged state file, a full disk ---------------------
