@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 EXIT_OK = 0
@@ -40,7 +41,9 @@ def _library(args=None):
 
 
 def _print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+    from .terminal import json_safe
+
+    print(json_safe(json.dumps(obj, indent=2, ensure_ascii=False, default=str)))
 
 
 class _Progress:
@@ -75,7 +78,8 @@ def cmd_ingest(args) -> int:
         from .watch import watch
 
         return watch(lib, [Path(p) for p in args.paths] or None, as_json=args.json)
-    report = lib.ingest([Path(p) for p in args.paths] or None, on_event=progress, wait_for_lock=args.wait)
+    report = lib.ingest([Path(p) for p in args.paths] or None, on_event=progress, wait_for_lock=args.wait,
+                        confirm_prune=args.prune)
     if args.json:
         _print_json(report.as_dict())
     else:
@@ -91,7 +95,9 @@ def cmd_ingest(args) -> int:
             print(f"  skipped {f['path']}: {f['reason']}")
         for f in report.files_failed:
             print(f"  FAILED  {f['path']}: {f['reason']}", file=sys.stderr)
-    return EXIT_PARTIAL if report.files_failed else EXIT_OK
+        for f in report.removals_held:
+            print(f"  NOT REMOVED under {f['path']}: {f['reason']}", file=sys.stderr)
+    return EXIT_PARTIAL if report.files_failed or report.removals_held else EXIT_OK
 
 
 def _filters(args):
@@ -209,8 +215,29 @@ def cmd_mcp(args) -> int:
 
 def cmd_remove(args) -> int:
     lib = _library(args)
-    files, chunks = lib.remove(Path(args.path))
+    files, chunks = lib.remove(args.path)  # the string: an empty one is refused, Path("") would be "."
     print(f"removed {files} files ({chunks} chunks)")
+    return EXIT_OK
+
+
+def cmd_repair(args) -> int:
+    lib = _library(args)
+    report = lib.repair()
+    if args.json:
+        _print_json(report.as_dict())
+        return EXIT_OK
+    if report.state_set_aside:
+        print(f"the damaged state file was moved to {report.state_set_aside}; this collection starts empty: "
+              "run `assistant ingest` on your folders (delete the moved file once you no longer need it)")
+        return EXIT_OK
+    rebuilt = "the damaged vector index was rebuilt; " if report.index_rebuilt else ""
+    if report.store_recreated:
+        rebuilt = ("the vector store could not be opened and was started afresh (other collections in this "
+                   "data folder get their vectors back at their next ingest, or `assistant --collection NAME "
+                   "repair`); ")
+    print(f"{rebuilt}{report.chunks} passages: {report.vectors_restored} vectors restored "
+          f"({report.texts_embedded} embedded, the rest reused), {report.vectors_deleted} stray vectors deleted "
+          f"in {report.seconds:.1f} s; the vector store agrees with the stored text")
     return EXIT_OK
 
 
@@ -248,6 +275,8 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--watch", action="store_true", help="keep the index in sync as files change")
     p.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
+    p.add_argument("--prune", action="store_true",
+                   help="remove the files gone from a folder even past [ingest] max_prune_share (an emptied folder)")
     p.set_defaults(func=cmd_ingest)
 
     for name, fn, helptext in (("ask", cmd_ask, "answer a question from your documents"),
@@ -283,6 +312,10 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     p.add_argument("path")
     p.set_defaults(func=cmd_remove)
 
+    p = sub.add_parser("repair", help="rebuild lost or damaged vectors from the stored text (or set aside a damaged state)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_repair)
+
     p = sub.add_parser("plugins", help="list plugins and their status")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plugins)
@@ -314,7 +347,32 @@ def _cmd_eval(args) -> int:
     return cmd_eval(args, _library(args))
 
 
+_SHOW_WARNING = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Everything it prints passes through ``SafeStream`` (see assistant/terminal.py):
+    a document's text or a file's name cannot send escape sequences to the terminal."""
+    from .terminal import SafeStream
+
+    out, err, show = sys.stdout, sys.stderr, warnings.showwarning
+    sys.stdout, sys.stderr = SafeStream(out), SafeStream(err)
+    warnings.showwarning = _show_warning
+    try:
+        return _main(argv, raw=(out, err))
+    finally:
+        sys.stdout, sys.stderr, warnings.showwarning = out, err, show
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The core's warnings to the user as one line (the data folder is open to others, vectors are missing)."""
+    if category.__module__.startswith("assistant"):
+        print(f"assistant: warning: {message}", file=sys.stderr)
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+def _main(argv: list[str] | None, raw) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     argv = sys.argv[1:] if argv is None else argv
@@ -325,13 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     from .store import StoreError
 
     try:
-        builtin = ("ingest", "ask", "status", "search", "remove", "plugins", "eval", "serve", "mcp")
+        builtin = ("ingest", "ask", "status", "search", "remove", "repair", "plugins", "eval", "serve", "mcp")
         # plugin commands are looked up only when the command is not a built-in one
         registry = PluginRegistry(load_config().plugins) if argv and argv[0] not in builtin else None
         args = build_parser(registry).parse_args(argv)
         if args.command is None:
             from .tui import run_tui
 
+            sys.stdout, sys.stderr = raw  # the TUI draws with escape sequences; it renders text safely itself
             return run_tui(collection=_collection(args))
         return args.func(args)
     except (ConfigError, LibraryError, LibraryLocked, PluginError, StoreError) as e:
@@ -340,6 +399,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nassistant: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk or a damaged file met outside the store's own checks
+        message = _explain(e, argv)
+        if message is None:
+            raise  # a bug: the traceback is what a report needs
+        print(f"assistant: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _explain(error: BaseException, argv: list[str]) -> str | None:
+    from .config import load_config
+    from .faults import explain
+    from .store import state_file
+
+    try:
+        config = load_config()
+    except Exception:
+        return None
+    given = argv[argv.index("--collection") + 1 : argv.index("--collection") + 2] if "--collection" in argv else []
+    collection = given[0] if given else config.library.collection
+    return explain(error, config.data_dir, state_file(config.data_dir, collection))
 
 
 if __name__ == "__main__":

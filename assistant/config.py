@@ -44,6 +44,9 @@ class IngestConfig:
     exclude: list[str] = field(default_factory=list)  # .gitignore-style patterns
     batch_size: int = 16  # chunks per embedding batch: ingest ~5% faster than with 32 on 2 cores (docs/benchmarks.md)
     watch_debounce_ms: int = 1500
+    # one ingest removes at most this share of a folder's indexed files (an unmounted drive looks
+    # like a deleted folder); past it nothing is removed until `assistant ingest --prune`
+    max_prune_share: float = 0.5
     ocr_seconds_per_page: float = 60.0  # a page whose OCR takes longer fails its file, naming the page
 
 
@@ -238,6 +241,7 @@ def _check_ranges(cfg: Config) -> None:
         ("ingest.batch_size", cfg.ingest.batch_size >= 1),
         ("ingest.max_file_mb", cfg.ingest.max_file_mb > 0),
         ("ingest.ocr_seconds_per_page", cfg.ingest.ocr_seconds_per_page > 0),
+        ("ingest.max_prune_share", 0.0 <= cfg.ingest.max_prune_share <= 1.0),
         ("embedding.threads", cfg.embedding.threads >= 0),
         ("embedding.query_threads", cfg.embedding.query_threads >= 0),
         ("retrieval.top_k", cfg.retrieval.top_k >= 1),

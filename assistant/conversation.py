@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from .datadir import private_dir
 from .types import QUOTED, Answer
 
 __all__ = ["standalone_query", "Conversations", "ConversationInfo", "Turn"]
@@ -93,9 +94,10 @@ class Conversations:
     """Conversations in ``conversations.sqlite`` beside the library (owner-only, like all data)."""
 
     def __init__(self, data_dir: Path):
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         self.db = sqlite3.connect(data_dir / "conversations.sqlite", isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA secure_delete=ON")  # a deleted conversation is overwritten, not left in a free page
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL,

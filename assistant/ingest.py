@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import threading
 import time
@@ -29,12 +28,14 @@ import numpy as np
 
 from .chunking import Chunker
 from .config import Config
+from .datadir import private_dir
+from .pinned import OutsideFolder, Pinner
+from .removals import plan_removals
+from .repair import restore_vectors
 from .store import ChunkRow, FileRow, Store
 from .types import Document, progress_to
 
 __all__ = ["IngestReport", "IngestEvent", "Ingestor", "LibraryLocked", "NothingToIngest", "write_lock", "Exclusions"]
-
-_HASH_BLOCK = 1 << 20
 
 
 class LibraryLocked(Exception):
@@ -82,6 +83,8 @@ class IngestReport:
     files_skipped: list[dict[str, str]] = field(default_factory=list)
     files_failed: list[dict[str, str]] = field(default_factory=list)
     files_removed: int = 0
+    removals_held: list[dict[str, str]] = field(default_factory=list)  # roots whose removals wait for --prune
+    vectors_restored: int = 0  # vectors Chroma had lost, embedded again from the stored text
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_embedded: int = 0
@@ -102,7 +105,7 @@ class write_lock:
         self.fd: int | None = None
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
@@ -140,14 +143,6 @@ class Exclusions:
         if not self.include_hidden and any(p.startswith(".") for p in rel.parts):
             return True
         return self.spec.match_file(rel.as_posix())
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -268,6 +263,7 @@ class Ingestor:
         self.registry = registry
         self.on_event = on_event or (lambda e: None)
         self.exclusions = Exclusions(cfg)
+        self.pinner = Pinner()
         self.chunker = Chunker(
             embedder.count_tokens,
             lambda s: embedder.tokenizer.encode(s, add_special_tokens=False),
@@ -304,12 +300,16 @@ class Ingestor:
 
     # --- the sync ------------------------------------------------------------
 
-    def run(self, roots: list[Path], *, prune: bool = True) -> IngestReport:
+    def run(self, roots: list[Path], *, prune: bool = True, confirm_prune: bool = False) -> IngestReport:
+        """Sync ``roots``. ``prune``: remove what is gone from them (see removals.py); ``confirm_prune``:
+        even past ``ingest.max_prune_share`` of a root's files (``assistant ingest --prune``)."""
         t0 = time.perf_counter()
         report = IngestReport()
         readers = self.registry.readers_by_suffix({"ocr_seconds_per_page": self.cfg.ingest.ocr_seconds_per_page})
-        self.store.collection  # settles any interrupted write before we start
+        self.store.collection  # settles any interrupted write before we start, and checks Chroma against SQLite
         self.store.check_embed_model(self.embedder.name)
+        if self.store.health is not None and not self.store.health.ok:  # vectors lost: embed them from the stored text
+            report.vectors_restored = restore_vectors(self.store, self.embedder, self.cfg.ingest.batch_size)[0]
         candidates = self.scan(roots)
         if not candidates and not any(self.store.files_under(str(r)) for r in roots):
             raise NothingToIngest(f"no files to ingest in {', '.join(map(str, roots))}")
@@ -357,7 +357,7 @@ class Ingestor:
                     stopped.append(e)
                     raise
 
-            outcome = self._prepare(path, readers, known.get(str(path)), note)
+            outcome = self._prepare(path, readers, known.get(str(path)), note, candidate[1])
             if stopped:
                 raise stopped[0]
             return outcome
@@ -370,7 +370,7 @@ class Ingestor:
             prepared_files = _ReadAhead(candidates, prepare, weight, self.group_chunks + 256)
         else:
             prepared_files = _Inline(candidates, prepare)
-        with prepared_files as prepared:
+        with prepared_files as prepared, self.pinner:
             for (path, _root), outcome in prepared:
                 key = str(path)
                 seen_paths.add(key)
@@ -397,16 +397,8 @@ class Ingestor:
             flush()
 
         if prune:
-            gone = []
-            for root in roots:
-                for p in self.store.files_under(str(root)):
-                    if p not in seen_paths:
-                        gone.append(p)
-            if gone:
-                report.chunks_removed += self.store.remove_files(gone)
-                report.files_removed = len(gone)
-                for p in gone:
-                    self.on_event(IngestEvent("removed", p))
+            self._remove_gone(roots, seen_paths, report, confirm_prune)
+        self.store.erase_deleted()  # removed or replaced text leaves no trace in the data folder
         report.chunks_total = self.store.counts()["chunks"]
         report.seconds = round(time.perf_counter() - t0, 3)
         self.on_event(
@@ -415,12 +407,28 @@ class Ingestor:
         )
         return report
 
+    def _remove_gone(self, roots: list[Path], seen: set[str], report: IngestReport, confirmed: bool) -> None:
+        """Remove the indexed files gone from ``roots``; never those under an unreadable folder (see removals.py)."""
+        plan = plan_removals(roots, self.store.files_under, seen, max_share=self.cfg.ingest.max_prune_share,
+                             confirmed=confirmed)
+        for failure in plan.unreadable:
+            report.files_failed.append(failure)
+            self.on_event(IngestEvent("failed", failure["path"], reason=failure["reason"]))
+        report.removals_held = plan.held
+        if plan.gone:
+            report.chunks_removed += self.store.remove_files(plan.gone)
+            report.files_removed = len(plan.gone)
+            for p in plan.gone:
+                self.on_event(IngestEvent("removed", p))
+
     def _prepare(
-        self, path: Path, readers, known: FileRow | None, note: Callable[[str], None] | None = None
+        self, path: Path, readers, known: FileRow | None, note: Callable[[str], None] | None = None,
+        root: Path | None = None,
     ) -> _Pending | _Touch | str:
         """Everything up to the embedding, for one file; no store access (it runs in the read-ahead thread).
 
-        ``note`` receives the reader's ``report_progress`` messages.
+        ``note`` receives the reader's ``report_progress`` messages. The file is read only if,
+        when opened, it is a regular file inside ``root`` (see pinned.py).
         """
         key = str(path)
         try:
@@ -437,21 +445,27 @@ class Ingestor:
         if suffix not in readers:
             return f"skipped:no reader for '{suffix or path.name}' files"
         reader_name, reader = readers[suffix]
-        try:
-            content_hash = file_hash(path)
+        try:  # opened once and checked: the reader reads this very file, whatever the path leads to later
+            pinned = self.pinner.open(path, root or path)
+        except OutsideFolder as e:
+            return f"failed:{e}"
         except FileNotFoundError:
             return "failed:disappeared before it could be read"
         except PermissionError:
             return "failed:permission denied"
         except OSError as e:
             return f"failed:cannot read: {e.strerror}"
-        if known and known.content_hash == content_hash:
-            return _Touch(st.st_size, st.st_mtime_ns)
         try:
+            content_hash = pinned.sha256()
+            if known and known.content_hash == content_hash:
+                return _Touch(st.st_size, st.st_mtime_ns)
             with progress_to(note or (lambda message: None)):
-                doc = reader.read(path)
+                doc = reader.read(pinned.path)
+            pinned.check_unchanged()
             if not isinstance(doc, Document):
                 raise TypeError(f"reader '{reader_name}' returned {type(doc).__name__}, not a Document")
+        except OutsideFolder as e:
+            return f"failed:{e}"
         except FileNotFoundError:
             return "failed:disappeared before it could be read"
         except PermissionError:
@@ -459,6 +473,8 @@ class Ingestor:
         except Exception as e:  # a reader fails for one file, never for the folder
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             return f"failed:{msg}"
+        finally:
+            pinned.close()
         sized = self.chunker.sized_chunks(key, content_hash, doc)
         if not sized:
             return "failed:empty: no text found"

@@ -7,10 +7,11 @@ import os
 import re
 import sqlite3
 import threading
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .answer import Answerer
 from .config import Config, load_config
@@ -18,9 +19,12 @@ from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_
 from .keyword_index import GENERATION_KEY
 from .plugins import PluginRegistry
 from .retrieve import Filters, Retriever
-from .store import Store
+from .store import Store, StoreWarning
 from .conversation import Conversations, standalone_query
 from .types import Answer, Draft, Hit, Retrieved
+
+if TYPE_CHECKING:
+    from .repair import RepairReport
 
 __all__ = ["Library", "LibraryError", "LibraryStatus", "CollectionInfo", "check_collection_name", "list_collections"]
 
@@ -128,6 +132,7 @@ class Library:
         self._generator = generator
         self._load_lock = threading.RLock()  # the TUI asks and ingests from worker threads
         self._query_warm = False
+        self._warned_health = False
 
     # --- parts, built on first use ---------------------------------------------
 
@@ -202,7 +207,10 @@ class Library:
         *,
         on_event: Callable[[IngestEvent], None] | None = None,
         wait_for_lock: bool = False,
+        confirm_prune: bool = False,
     ) -> IngestReport:
+        """Sync ``paths`` (default: the configured folders). ``confirm_prune``: remove what is gone from a
+        folder even when it is more than ``[ingest] max_prune_share`` of its files (see removals.py)."""
         roots = [Path(p).expanduser().resolve() for p in (paths or self.config.folders())]
         if not roots:
             raise LibraryError("nothing to ingest: give a folder, or list folders in [library] folders")
@@ -212,19 +220,43 @@ class Library:
         with write_lock(self.config.data_dir, wait=wait_for_lock):
             ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
             try:
-                return ingestor.run(roots)
+                return ingestor.run(roots, confirm_prune=confirm_prune)
             except NothingToIngest as e:
                 raise LibraryError(str(e)) from None
 
-    def remove(self, path: Path) -> tuple[int, int]:
-        """Take a file or folder out of the library. Returns (files, chunks) removed."""
+    def remove(self, path: str | Path) -> tuple[int, int]:
+        """Take a file or folder out of the library. Returns (files, chunks) removed.
+
+        An empty path is refused: ``Path("")`` is the current folder, and a slip of a
+        script (``remove "$UNSET"``) must not take out everything below it."""
+        if not str(path).strip():
+            raise LibraryError("remove: the path is empty; name the file or folder to take out of the library")
         key = str(Path(path).expanduser().resolve())
         with write_lock(self.config.data_dir):
             files = self.store.files_under(key)
             if not files:
                 raise LibraryError(f"nothing indexed under {key}")
             self.store.collection  # settle pending writes first
-            return len(files), self.store.remove_files(files)
+            chunks = self.store.remove_files(files)
+            self.store.erase_deleted()
+            return len(files), chunks
+
+    def repair(self) -> "RepairReport":
+        """Make the vector store agree with the stored text again (see assistant/repair.py)."""
+        from .repair import RepairReport, is_damaged_state, repair_store, set_aside
+        from .store import StoreError, state_file
+
+        with write_lock(self.config.data_dir):
+            try:
+                store = self.store
+            except StoreError as e:
+                if not is_damaged_state(e):
+                    raise
+                moved = set_aside(state_file(self.config.data_dir, self.collection))
+                self.__dict__.pop("store", None)
+                self.store.reset_collection()  # its vectors belong to passages no longer known
+                return RepairReport(state_set_aside=str(moved))
+            return repair_store(store, self.embedder, self.config.ingest.batch_size)
 
     # --- ask -------------------------------------------------------------------
 
@@ -243,6 +275,11 @@ class Library:
     def _require_index(self) -> None:
         if self.store.counts()["chunks"] == 0:
             raise LibraryError("nothing is indexed yet: run `assistant ingest PATH` first")
+        self.store.collection  # opened once: the start-up check of Chroma against SQLite
+        health = self.store.health
+        if health is not None and not health.ok and not self._warned_health:
+            self._warned_health = True
+            warnings.warn(StoreWarning(health.describe(self.store.chroma_path)), stacklevel=3)
 
     def ask_stream(
         self,

@@ -20,6 +20,7 @@ next ingest, no gaps.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -29,10 +30,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .config import Config
+from .datadir import private_dir
+from .faults import state_fault, vector_fault
 from .keyword_index import BUMP_GENERATION, KeywordIndex, analyze
 from .types import Hit
 
-__all__ = ["Store", "ChunkRow", "StoreError", "analyze"]
+__all__ = ["Store", "ChunkRow", "Health", "StoreError", "StoreWarning", "analyze", "state_file"]
 
 # 2: tokens in chunk_tokens, searched in memory (1 kept them in an FTS5 table, chunks_fts)
 SCHEMA_VERSION = 2
@@ -40,6 +43,10 @@ SCHEMA_VERSION = 2
 
 class StoreError(Exception):
     pass
+
+
+class StoreWarning(UserWarning):
+    """The store works but not fully (vectors missing from Chroma): ``assistant repair`` fixes it."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,25 @@ class ChunkRow:
     start_line: int
     end_line: int
     heading: str | None
+
+
+@dataclass(frozen=True)
+class Health:
+    """What ``Store.check`` found: chunks in SQLite, vectors in Chroma, sampled ids Chroma lacks."""
+
+    chunks: int
+    vectors: int
+    sample_missing: int
+    sampled: int
+
+    @property
+    def ok(self) -> bool:
+        return self.vectors >= self.chunks and self.sample_missing == 0
+
+    def describe(self, chroma_path: str) -> str:
+        return (f"the vector store {chroma_path} holds {self.vectors} vectors for {self.chunks} passages "
+                f"({self.sample_missing} of {self.sampled} sampled are missing): searches by meaning miss "
+                "the rest; run `assistant repair` (it embeds them again from the stored text)")
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,24 @@ CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL
 """
 
 
+# hnsw sync of 2 (Chroma's smallest; its default is 1000): the vector index is saved after every
+# write, and Chroma then purges its write-ahead log (embeddings_queue in chroma.sqlite3, which holds
+# every passage's text) up to there, so no removed passage's text waits in the log (see
+# Store.erase_deleted). The batch stays Chroma's default. Cost: bench/erase.py.
+_HNSW_LOG = {"batch_size": 100, "sync_threshold": 2}
+_COLLECTION_METADATA = {"hnsw:space": "cosine", **{f"hnsw:{k}": v for k, v in _HNSW_LOG.items()}}
+_ERASE_PENDING = "erase_pending"  # meta: chunks were deleted; their text may still be in free pages or logs
+
+
+def _keep_log_short(collection, cfg: Config) -> None:
+    """A collection made before _HNSW_LOG was set gets it (its log was purged only every 1000 writes)."""
+    if cfg.store.kind != "embedded":
+        return
+    hnsw = (getattr(collection, "configuration_json", None) or {}).get("hnsw") or {}
+    if hnsw.get("sync_threshold") != _HNSW_LOG["sync_threshold"]:
+        collection.modify(configuration={"hnsw": dict(_HNSW_LOG)})
+
+
 def _chroma_client(cfg: Config, chroma_dir: Path):
     import chromadb
     from chromadb.config import Settings
@@ -107,19 +151,24 @@ class Store:
         self.cfg = cfg
         self.dir = cfg.data_dir
         self.collection_name = collection or cfg.library.collection
-        os.umask(os.umask(0o077) | 0o077)  # private text: owner-only files from here on
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o700)
-        suffix = "" if self.collection_name == "default" else f"-{self.collection_name}"
-        self.db_path = self.dir / f"state{suffix}.sqlite"
-        self.db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        self._migrate()
+        private_dir(self.dir)  # private text: owner-only files from here on
+        self.db_path = state_file(self.dir, self.collection_name)
+        try:
+            self.db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA secure_delete=ON")  # a deleted row's text is overwritten, not left in a free page
+            self.db.executescript(_SCHEMA)
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(state_fault(self.db_path, e)) from e
+        if self.meta("secure_delete") is None and self.db.execute("PRAGMA freelist_count").fetchone()[0] == 0:
+            self.set_meta("secure_delete", "on")  # no free page to hold old text: no VACUUM needed (erase_deleted)
         self.keyword_index = KeywordIndex(self.db_path)
         self._vector_store = None
         self._collection = None
+        self.health: Health | None = None  # set when the collection is opened (check())
+        self.chroma_recreated = False  # reset_collection had to start chroma/ afresh
 
     def _migrate(self) -> None:
         if self.meta("schema_version") == str(SCHEMA_VERSION):
@@ -145,12 +194,12 @@ class Store:
         if self._collection is None:
             try:
                 client = _chroma_client(self.cfg, self.dir / "chroma")
-                self._collection = client.get_or_create_collection(
-                    self.collection_name, metadata={"hnsw:space": "cosine"}
-                )
+                self._collection = client.get_or_create_collection(self.collection_name, metadata=_COLLECTION_METADATA)
+                _keep_log_short(self._collection, self.cfg)
             except Exception as e:  # a server that is down, a token refused, a damaged folder
-                raise StoreError(f"cannot open the vector store at {self.chroma_path}: {e}") from e
+                raise StoreError(vector_fault(self.chroma_path, e)) from e
             self._recover()
+            self.health = self.check()
         return self._collection
 
     @property
@@ -172,6 +221,87 @@ class Store:
             self._collection.delete(ids=batch)
         with self.transaction():
             self.db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in pending])
+
+    def check(self, sample: int = 16) -> "Health":
+        """Do Chroma and SQLite agree? Counts, and a sample of chunk ids looked up and searched for.
+
+        Cheap (three Chroma calls). Raises StoreError when the vector index cannot be read
+        or does not find its own vectors (a damaged HNSW file); a Health with ``missing``
+        when vectors are lost (``chroma/`` deleted): ``assistant repair`` or the next ingest
+        embeds them again from the stored text.
+        """
+        col = self._collection if self._collection is not None else self.collection
+        chunks = self.counts()["chunks"]
+        try:
+            vectors = col.count()
+            ids = self._sample_ids(sample)
+            got = col.get(ids=ids, include=["embeddings"]) if ids else {"ids": [], "embeddings": []}
+            found = list(got["ids"])
+            if found:  # HNSW is approximate: damaged only when none of three vectors finds itself
+                probes = np.asarray(got["embeddings"][:3], dtype=np.float32)
+                hits = col.query(query_embeddings=probes, n_results=1, include=["distances"])
+                if not any(d and d[0] <= 1e-4 for d in hits["distances"]):
+                    raise StoreError("the index does not find its own vectors")
+        except Exception as e:
+            raise StoreError(vector_fault(self.chroma_path, e)) from e
+        return Health(chunks, vectors, len(ids) - len(found), len(ids))
+
+    def _sample_ids(self, n: int) -> list[str]:
+        top = self.db.execute("SELECT MAX(rowid) FROM chunks").fetchone()[0]
+        if not top:
+            return []
+        rowids = sorted({random.randint(1, top) for _ in range(n * 4)})
+        q = f"SELECT id FROM chunks WHERE rowid IN ({','.join('?' * len(rowids))}) LIMIT {n}"
+        ids = [r[0] for r in self.db.execute(q, rowids)]
+        return ids or [r[0] for r in self.db.execute("SELECT id FROM chunks LIMIT ?", (n,))]
+
+    def missing_vectors(self) -> list[str]:
+        """Ids of committed chunks that Chroma lacks (every chunk, looked up in batches)."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY rowid")]
+        present: set[str] = set()
+        for batch in _batches(ids, 2000):
+            present.update(self.collection.get(ids=batch, include=[])["ids"])
+        return [i for i in ids if i not in present]
+
+    def restore_vectors(self, chunks: Sequence[ChunkRow], vectors: np.ndarray) -> None:
+        """Write vectors for chunks SQLite already holds (a repair); SQLite is not touched."""
+        self._add_vectors(chunks, vectors, {})
+
+    def reset_collection(self) -> None:
+        """Drop this collection's vectors (a damaged index) and start it empty; SQLite is not touched.
+
+        Chroma leaves the dropped index's folder behind; it goes too, with any other folder
+        in ``chroma/`` that no segment names (left by an earlier drop)."""
+        try:
+            client = _chroma_client(self.cfg, self.dir / "chroma")
+        except Exception as e:
+            if self.cfg.store.kind != "embedded":
+                raise StoreError(vector_fault(self.chroma_path, e)) from e
+            client = self._recreate_chroma_folder()
+        try:
+            client.delete_collection(self.collection_name)
+        except Exception:  # not there (chroma/ lost) or beyond reading: start afresh all the same
+            pass
+        self._collection = client.get_or_create_collection(self.collection_name, metadata=_COLLECTION_METADATA)
+        self._vector_store = None
+        if self.cfg.store.kind == "embedded":
+            _remove_orphan_segments(self.dir / "chroma")
+        self.health = self.check()
+
+    def _recreate_chroma_folder(self):
+        """``chroma/`` cannot even be opened (its chroma.sqlite3 is damaged): delete it and start it empty.
+
+        Everything in it is derived from the state files, which hold the text: this collection is
+        rebuilt by the repair under way, the others are found short at their next open and
+        rebuilt by their next ingest or repair."""
+        import shutil
+
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()  # forget the client that failed on the old folder
+        shutil.rmtree(self.dir / "chroma", ignore_errors=True)
+        self.chroma_recreated = True
+        return _chroma_client(self.cfg, self.dir / "chroma")
 
     def _existing_ids(self, ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
@@ -227,26 +357,13 @@ class Store:
         file_types: dict[str, str],
     ) -> tuple[int, int]:
         """Make ``files`` hold exactly ``chunks`` (old chunks of those paths go). Returns (added, removed)."""
-        from llama_index.core.schema import TextNode
-
         paths = [f.path for f in files]
         old_ids = self._chunk_ids_for(paths)
         new_ids = [c.id for c in chunks]
         stale = sorted(set(old_ids) - set(new_ids))
         with self.transaction():
             self.db.executemany("INSERT OR IGNORE INTO pending(id) VALUES (?)", [(i,) for i in new_ids + stale])
-        if chunks:
-            nodes = [
-                TextNode(
-                    id_=c.id,
-                    text=c.embed_text,
-                    embedding=vectors[i].tolist(),
-                    metadata={"path": c.path, "file_type": file_types.get(c.path, "")},
-                )
-                for i, c in enumerate(chunks)
-            ]
-            for batch in _batches(nodes, 2000):
-                self.vector_store.add(batch)
+        self._add_vectors(chunks, vectors, file_types)
         with self.transaction():
             self._delete_chunk_rows(paths)
             self._insert_chunks(chunks)
@@ -261,8 +378,29 @@ class Store:
             )
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
             self.db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in new_ids])
+            if old_ids:
+                self.set_meta(_ERASE_PENDING, "1")
         self._delete_vectors(stale)
         return len(set(new_ids) - set(old_ids)), len(stale)
+
+    def _add_vectors(self, chunks: Sequence[ChunkRow], vectors: np.ndarray, file_types: dict[str, str]) -> None:
+        from llama_index.core.schema import TextNode
+
+        nodes = [
+            TextNode(
+                id_=c.id,
+                text=c.embed_text,
+                embedding=vectors[i].tolist(),
+                # a repair does not know the reader's file type: the suffix (filters go by the path anyway)
+                metadata={"path": c.path, "file_type": file_types.get(c.path) or Path(c.path).suffix.lstrip(".").lower()},
+            )
+            for i, c in enumerate(chunks)
+        ]
+        for batch in _batches(nodes, 2000):
+            try:
+                self.vector_store.add(batch)
+            except Exception as e:  # a full disk inside Chroma's compaction, a damaged index
+                raise StoreError(vector_fault(self.chroma_path, e)) from e
 
     def remove_files(self, paths: Sequence[str]) -> int:
         """Take files out of the library entirely. Returns the number of chunks removed."""
@@ -273,8 +411,48 @@ class Store:
             self.db.execute(BUMP_GENERATION)
             self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
+            self.set_meta(_ERASE_PENDING, "1")
         self._delete_vectors(ids)
         return len(ids)
+
+    def erase_deleted(self) -> None:
+        """Make the text of deleted chunks unrecoverable from the data folder; cheap when nothing was deleted.
+
+        Called after a remove and at the end of every ingest. SQLite runs with secure_delete
+        (deleted rows are zeroed); the WAL, which still holds the pages as they were, is
+        checkpointed and truncated. Chroma keeps each passage's text in its write-ahead log
+        until the vector index is saved (after every write here, _HNSW_LOG), and its SQLite file
+        keeps deleted rows in free pages and in the free space of live pages: it is vacuumed (a
+        full VACUUM: an incremental one frees whole pages only and was seen to leave the text). Until all of that succeeded the meta
+        flag stays set, so an interrupted erase is finished by the next write. And Chroma's
+        HNSW files hold rows for capacity not yet used, written from uninitialised memory,
+        which can hold fragments of any text the process read: they are zeroed every time.
+        """
+        if self.cfg.store.kind == "embedded" and self._collection is not None:
+            _zero_unused_index_rows(self.dir / "chroma", self.collection_name, self._collection.count())
+        if self.meta(_ERASE_PENDING) is None:
+            return
+        done = True
+        if self.cfg.store.kind == "embedded":
+            chroma_db = self.dir / "chroma" / "chroma.sqlite3"
+            if chroma_db.exists():
+                db = sqlite3.connect(chroma_db, timeout=30, isolation_level=None)
+                try:
+                    db.execute("VACUUM")
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                        done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+                except sqlite3.OperationalError:  # busy: another process reads it; the next write retries
+                    done = False
+                finally:
+                    db.close()
+        if self.meta("secure_delete") is None:  # a library written before secure_delete: once, all free pages
+            self.db.execute("VACUUM")
+            self.set_meta("secure_delete", "on")
+        if done:
+            self.db.execute("DELETE FROM meta WHERE key = ?", (_ERASE_PENDING,))
+        busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            self.set_meta(_ERASE_PENDING, "1")
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         self.db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))
@@ -400,6 +578,71 @@ class Store:
     def close(self) -> None:
         self.keyword_index.close()
         self.db.close()
+
+
+def state_file(data_dir: Path, collection: str) -> Path:
+    """The SQLite file of ``collection``: ``state.sqlite`` for "default", else ``state-NAME.sqlite``."""
+    return data_dir / ("state.sqlite" if collection == "default" else f"state-{collection}.sqlite")
+
+
+def _zero_unused_index_rows(chroma_dir: Path, collection: str, live: int) -> None:
+    """Zero the rows past the last element in the collection's ``data_level0.bin`` and ``length.bin``.
+
+    hnswlib allocates its arrays for ``max_elements`` without clearing them and saves them
+    whole, so the unused rows hold whatever the heap held (seen: a passage's text in
+    ``length.bin``). The header gives the element count (``cur_element_count``, deleted ones
+    included); unless it is plausible (``live``, Chroma's count, cannot exceed it; a file is
+    not longer than the capacity), the files are left alone.
+    """
+    import struct
+
+    try:
+        db = sqlite3.connect(chroma_dir / "chroma.sqlite3", timeout=30)
+        try:
+            row = db.execute(
+                "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id"
+                " WHERE c.name = ? AND s.scope = 'VECTOR'", (collection,)
+            ).fetchone()
+        finally:
+            db.close()
+        if row is None:
+            return
+        folder = chroma_dir / row[0]
+        header = (folder / "header.bin").read_bytes()
+        _version, _offset, capacity, count, row_size = struct.unpack_from("<i4Q", header, 0)
+        data, lengths = folder / "data_level0.bin", folder / "length.bin"
+        if not (0 < row_size and live <= count <= capacity):
+            return
+        for path, start in ((data, count * row_size), (lengths, count * 4)):
+            end = path.stat().st_size
+            if start < end <= max(capacity, count) * (row_size if path is data else 4):
+                with open(path, "r+b") as f:
+                    f.seek(start)
+                    f.write(bytes(end - start))
+    except (OSError, sqlite3.Error, struct.error):
+        return
+
+
+def _remove_orphan_segments(chroma_dir: Path) -> None:
+    """Index folders in ``chroma_dir`` that no segment of chroma.sqlite3 names (Chroma leaves them after a drop)."""
+    import shutil
+    import uuid
+
+    try:
+        db = sqlite3.connect(chroma_dir / "chroma.sqlite3", timeout=30)
+        try:
+            live = {r[0] for r in db.execute("SELECT id FROM segments")}
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return
+    for sub in chroma_dir.iterdir():
+        try:
+            uuid.UUID(sub.name)
+        except ValueError:
+            continue
+        if sub.is_dir() and sub.name not in live:
+            shutil.rmtree(sub, ignore_errors=True)
 
 
 class _Transaction:

@@ -45,6 +45,8 @@ def watch(
         print(json.dumps(report.as_dict()) if as_json else _line(report), flush=True)
         for f in report.files_failed:
             print(f"  FAILED {f['path']}: {f['reason']}", file=sys.stderr, flush=True)
+        for f in report.removals_held:
+            print(f"  NOT REMOVED under {f['path']}: {f['reason']}", file=sys.stderr, flush=True)
 
     def relevant(change, path: str) -> bool:
         return not Path(path).resolve().is_relative_to(data_dir)

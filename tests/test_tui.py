@@ -1577,3 +1577,45 @@ async def test_cited_column_stays_with_long_file_names_side_by_side(tui_env):
         row = next(line for line in lines if "[1]" in line and "a-very-long" in line)
         assert "✓" in row and "…" in row
         assert header.index("cited") <= row.index("✓") < header.index("cited") + 5
+
+
+# --- hostile text (issue 18, item 6) -------------------------------------------------------------
+
+_ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x9b31m"
+
+
+def _drawn_controls(app) -> list[str]:
+    """Control characters in the text the screen would send to the terminal (styles aside)."""
+    bad = []
+    for strip in app.screen._compositor.render_strips():
+        for segment in strip:
+            if segment.control:
+                continue
+            bad += [f"{c!r} in {segment.text!r}" for c in segment.text if ord(c) < 32 or 0x7F <= ord(c) <= 0x9F]
+    return bad
+
+
+async def test_escape_sequences_in_documents_and_names_are_drawn_inert(tui_env):
+    folder = tui_env / "docs"
+    folder.mkdir()
+    (folder / f"evil{_ESCAPES}.md").write_text(
+        f"# Zamboni {_ESCAPES} report\n\nThe zamboni report {_ESCAPES} says revenue grew by 12 percent.\n",
+        encoding="utf-8",
+    )
+    lib = make_library(folder)
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = await ask(pilot, "How much did revenue grow in the zamboni report?")
+        assert "12 percent" in view.answer.text and _ESCAPES in view.answer.sources[0].hit.text
+        assert "zamboni report" in screen_text(app) and _drawn_controls(app) == []
+        table = app.screen.query_one(SourcesTable)
+        table.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen))
+        assert "revenue grew" in screen_text(app) and _drawn_controls(app) == []
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LibraryScreen))
+        assert "evil" in screen_text(app) and _drawn_controls(app) == []

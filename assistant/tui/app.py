@@ -7,9 +7,12 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from rich.segment import Segment
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.color import Color
+from textual.filter import LineFilter
 from textual.markup import escape
 from textual.screen import Screen
 
@@ -19,6 +22,7 @@ from ..ingest import IngestEvent, IngestReport
 from ..library import Library, LibraryStatus, check_collection_name, update_in_progress
 from ..plugins import PluginRegistry
 from ..retrieve import Filters
+from ..terminal import has_controls, without_controls
 from ..types import Source
 from .screens import (
     ConversationsScreen,
@@ -49,6 +53,17 @@ class _IngestAborted(Exception):
     pass
 
 
+class InertControls(LineFilter):
+    """Removes control characters from every drawn line: a document's text or a file's name can hold
+    escape sequences (a window title, a screen clear) that Rich and Textual pass to the terminal as they are."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        return [
+            Segment(without_controls(s.text), s.style, s.control) if not s.control and has_controls(s.text) else s
+            for s in segments
+        ]
+
+
 class AssistantApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "Assistant"
@@ -65,6 +80,11 @@ class AssistantApp(App):
     ]
 
     OUTSIDE_CHECK_S = 2.0  # how often to look for writes by other processes (one SELECT and a file read)
+
+    _inert_controls = InertControls()
+
+    def get_line_filters(self):
+        return [*super().get_line_filters(), self._inert_controls]
 
     def __init__(self, library: Library | None = None, *, show_timings: bool = True, collection: str | None = None) -> None:
         super().__init__()

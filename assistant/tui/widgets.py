@@ -638,6 +638,8 @@ def ingest_summary(what: str, report: IngestReport, show_timings: bool) -> Text:
     t.append(".")
     for f in r.files_failed:
         t.append(f"\n  failed  {display_path(f['path'])}: {f['reason']}", style="red")
+    for f in r.removals_held:
+        t.append(f"\n  not removed under {display_path(f['path'])}: {f['reason']}", style="red")
     for f in r.files_skipped[:20]:
         t.append(f"\n  skipped {display_path(f['path'])}: {f['reason']}", style="dim")
     if len(r.files_skipped) > 20:
