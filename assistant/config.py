@@ -45,6 +45,9 @@ class IngestConfig:
     batch_size: int = 16  # chunks per embedding batch: ingest ~5% faster than with 32 on 2 cores (docs/benchmarks.md)
     watch_debounce_ms: int = 1500
     ocr_seconds_per_page: float = 60.0  # a page whose OCR takes longer fails its file, naming the page
+    # a reader working longer on one file (without reporting progress) is stopped and the file fails;
+    # readers run in a child process for this (assistant/reader_process.py); 0 = in-process, no limit
+    file_timeout_s: float = 120.0
 
 
 @dataclass
@@ -238,6 +241,7 @@ def _check_ranges(cfg: Config) -> None:
         ("ingest.batch_size", cfg.ingest.batch_size >= 1),
         ("ingest.max_file_mb", cfg.ingest.max_file_mb > 0),
         ("ingest.ocr_seconds_per_page", cfg.ingest.ocr_seconds_per_page > 0),
+        ("ingest.file_timeout_s", cfg.ingest.file_timeout_s >= 0),
         ("embedding.threads", cfg.embedding.threads >= 0),
         ("embedding.query_threads", cfg.embedding.query_threads >= 0),
         ("retrieval.top_k", cfg.retrieval.top_k >= 1),

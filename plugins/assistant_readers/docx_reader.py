@@ -4,6 +4,7 @@ The extracted text has one line per non-empty paragraph (a manual line break
 starts a new line) and one line per table row (the header row "a | b", then "a: 1 · b: 2"); ``start_line``
 counts lines of that text. Paragraphs styled "Title" or "Heading N" start
 sections. The title is the core-properties title, else the first Title paragraph.
+The ZIP container is checked before parsing (``open_zip_container``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import ClassVar
 
 from assistant.types import Document, ReaderError
 
-from ._common import empty, is_empty_file, row_with_headers, split_at_headings
+from ._common import empty, is_empty_file, open_zip_container, row_with_headers, split_at_headings
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.I)
 
@@ -54,8 +55,8 @@ def _table_lines(table) -> list[str]:
 class DocxReader:
     suffixes: ClassVar[tuple[str, ...]] = (".docx",)
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, *, max_unzipped_mb: float = 512.0) -> None:
+        self.max_unzipped_mb = max_unzipped_mb
 
     def read(self, path: Path) -> Document:
         import docx
@@ -63,6 +64,7 @@ class DocxReader:
 
         if is_empty_file(path):
             return empty("docx")
+        open_zip_container(path, "DOCX", max_unzipped_mb=self.max_unzipped_mb)
         try:
             doc = docx.Document(str(path))
             blocks = list(doc.iter_inner_content())
