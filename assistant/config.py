@@ -8,7 +8,9 @@ name the key (``retrieval.top_k: expected int, got str``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import secrets
 import tomllib
 import types
@@ -22,6 +24,11 @@ __all__ = ["Config", "ConfigError", "load_config", "find_config_file", "update_c
 CONFIG_ENV = "ASSISTANT_CONFIG"
 DATA_DIR_ENV = "ASSISTANT_DATA_DIR"
 SERVER_TOKEN_ENV = "ASSISTANT_SERVER_TOKEN"
+
+
+# Chroma's rule for collection names; the name also becomes part of a file name (state-NAME.sqlite).
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+MAX_N_CTX = 1 << 20  # no GGUF model is trained beyond this; the generator checks the model's own limit
 
 
 class ConfigError(Exception):
@@ -190,6 +197,8 @@ def check_value(key: str, value: Any, tp: Any) -> Any:
         raise ConfigError(f"{key}: expected nothing, got {type(value).__name__}")
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
     if tp is int and isinstance(value, bool):
         raise ConfigError(f"{key}: expected int, got bool")
     if isinstance(tp, type) and not isinstance(value, tp):
@@ -246,7 +255,10 @@ def _check_ranges(cfg: Config) -> None:
         ("embedding.query_threads", cfg.embedding.query_threads >= 0),
         ("retrieval.top_k", cfg.retrieval.top_k >= 1),
         ("retrieval.candidates", cfg.retrieval.candidates >= cfg.retrieval.top_k),
-        ("generation.n_ctx", cfg.generation.n_ctx >= 256),
+        ("generation.n_ctx", 256 <= cfg.generation.n_ctx <= MAX_N_CTX),
+        ("retrieval.dense_weight", cfg.retrieval.dense_weight >= 0),
+        ("retrieval.keyword_weight", cfg.retrieval.keyword_weight >= 0),
+        ("retrieval.dense_weight + keyword_weight", cfg.retrieval.dense_weight + cfg.retrieval.keyword_weight > 0),
         ("generation.max_tokens", cfg.generation.max_tokens >= 1),
         ("answer.passages", cfg.answer.passages >= 1),
         ("answer.excerpts", 1 <= cfg.answer.excerpts <= 10),
@@ -258,6 +270,9 @@ def _check_ranges(cfg: Config) -> None:
     for key, ok in checks:
         if not ok:
             raise ConfigError(f"{key}: value out of range")
+    if not COLLECTION_NAME.match(cfg.library.collection):
+        raise ConfigError(f"library.collection: {cfg.library.collection!r} is not a collection name: use 3-63 "
+                          "letters, digits, '.', '_' or '-', starting and ending with a letter or digit")
 
 
 def find_config_file() -> Path | None:

@@ -461,6 +461,7 @@ class Ingestor:
                     self.on_event(IngestEvent("removed", p))
         if prune:
             self._forget_failures_of_gone_files(failures, roots, seen_paths)
+        left_out = [f for f in left_out if not any(self.exclusions.excluded(Path(f["path"]), r) for r in roots)]
         report.files_skipped = sorted(report.files_skipped + left_out, key=lambda f: (f["path"], f["reason"]))
         report.chunks_total = self.store.counts()["chunks"]
         report.seconds = round(time.perf_counter() - t0, 3)
