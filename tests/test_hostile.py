@@ -319,6 +319,27 @@ def test_a_mail_attachment_dropped_for_size_is_listed_as_skipped(fake_library, w
                                                "max_attachment_bytes (0.0 MB > 0.001 MB)"}]
 
 
+def test_a_damaged_docx_says_which_part_failed(tmp_path, monkeypatch):
+    from assistant_readers.docx_reader import DocxReader
+
+    path, *_ = formats.build_docx(tmp_path)
+    damaged = tmp_path / "damaged.docx"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(damaged, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, b"<w:styles" if info.filename == "word/styles.xml" else zin.read(info))
+    with pytest.raises(ReaderError, match=r"not a valid DOCX: word/styles.xml cannot be parsed: Namespace prefix w"):
+        DocxReader().read(damaged)
+
+    import docx
+
+    def unknown(*args, **kw):  # lxml's message when libxml2 gives none
+        raise ValueError("unknown error")
+
+    monkeypatch.setattr(docx, "Document", unknown)
+    with pytest.raises(ReaderError, match=r"not a valid DOCX: python-docx failed \(ValueError\) without a reason"):
+        DocxReader().read(path)
+
+
 # --- 14: an error in one file is that file's failure ----------------------------------------------
 
 

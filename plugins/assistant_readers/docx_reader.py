@@ -52,6 +52,33 @@ def _table_lines(table) -> list[str]:
     return [" | ".join(rows[0])] + [row_with_headers(rows[0], r) for r in rows[1:]]
 
 
+def _what_failed(path: Path, error: Exception) -> str:
+    """The reason for a DOCX python-docx could not open, naming the part at fault: its own
+    message often does not ("unknown error" from lxml, a bare KeyError)."""
+    import zipfile
+
+    from lxml import etree
+
+    reason = str(error.args[0] if isinstance(error, KeyError) and error.args else error).strip() or type(error).__name__
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if not info.filename.endswith((".xml", ".rels")):
+                    continue
+                try:
+                    etree.fromstring(z.read(info))
+                except etree.XMLSyntaxError as e:
+                    detail = str(e).strip()
+                    if not detail or detail.lower().startswith("unknown error"):
+                        detail = "damaged XML (the parser gives no reason)"
+                    return f"{info.filename} cannot be parsed: {detail}"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        pass
+    if reason.lower().startswith("unknown error"):
+        return f"python-docx failed ({type(error).__name__}) without a reason"
+    return reason
+
+
 class DocxReader:
     suffixes: ClassVar[tuple[str, ...]] = (".docx",)
 
@@ -70,7 +97,7 @@ class DocxReader:
             blocks = list(doc.iter_inner_content())
             core_title = (doc.core_properties.title or "").strip()
         except Exception as e:
-            raise ReaderError(f"not a valid DOCX: {e or type(e).__name__}") from e
+            raise ReaderError(f"not a valid DOCX: {_what_failed(path, e)}") from e
         lines: list[str] = []
         headings: list[tuple[int, int, str]] = []
         first_title = None
