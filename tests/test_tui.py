@@ -1544,3 +1544,18 @@ async def test_cited_column_stays_with_long_file_names_side_by_side(tui_env):
         row = next(line for line in lines if "[1]" in line and "a-very-long" in line)
         assert "✓" in row and "…" in row
         assert header.index("cited") <= row.index("✓") < header.index("cited") + 5
+
+
+async def test_retry_failed_files_from_the_command_palette(lib, tui_docs):
+    (tui_docs / "broken.txt").write_bytes(b"\0\1\2 binary")
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not app.ingesting and app.last_report is not None)
+        assert app.last_report.files_failed[0].get("known")  # unchanged since it failed: not read again
+        assert "not read again" in visible_text(app.screen.query(SystemNote).last())
+        [retry] = [c for c in app.get_system_commands(app.screen) if c.title == "Retry failed files"]
+        retry.callback()
+        await wait_for(pilot, lambda: not app.ingesting and not app.last_report.files_failed[0].get("known"))
+        assert app.last_report.files_failed[0]["path"].endswith("broken.txt")
