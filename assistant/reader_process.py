@@ -33,6 +33,9 @@ from .types import Document, ReaderError, progress_to, report_progress, report_s
 __all__ = ["ReaderProcess", "ReaderTimeout", "ReaderCrashed"]
 
 
+_START_S = 120.0  # for the child to start and import a reader, on a loaded machine
+
+
 class ReaderTimeout(ReaderError):
     """The reader worked on one file for longer than the limit, and was stopped."""
 
@@ -67,7 +70,8 @@ def _child(conn) -> None:
         _, key, blob, path = message
         try:
             if blob is not None:
-                readers[key] = pickle.loads(blob)
+                readers[key] = pickle.loads(blob)  # imports the reader's module: not the file's time
+            conn.send(("reading",))
             with progress_to(lambda text: conn.send(("progress", text))), \
                     skips_to(lambda part, reason: conn.send(("skipped", part, reason))):
                 doc = readers[key].read(Path(path))
@@ -110,7 +114,8 @@ class ReaderProcess:
         key = self._sent.get(id(reader)) or f"r{len(self._sent)}"
         self._conn.send(("read", key, blob, str(path)))
         self._sent[id(reader)] = key
-        deadline = time.monotonic() + self.timeout_s
+        # until the child says it is reading, it may be starting (imports): that is not the file's time
+        deadline = time.monotonic() + self.timeout_s + _START_S
         while True:
             left = deadline - time.monotonic()
             try:
@@ -126,6 +131,9 @@ class ReaderProcess:
                 code = self._stop()
                 how = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
                 raise ReaderCrashed(f"the reader crashed on this file ({how})") from None
+            if reply[0] == "reading":
+                deadline = time.monotonic() + self.timeout_s
+                continue
             if reply[0] == "skipped":
                 report_skipped(reply[1], reply[2])
                 continue

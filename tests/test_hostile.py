@@ -403,3 +403,27 @@ def test_the_failure_of_a_deleted_file_is_forgotten(fake_library, tmp_path):
     (folder / "bad.txt").unlink()
     lib.ingest([folder])
     assert lib.store.failures() == []
+
+
+def test_a_schema_2_library_gains_the_failure_columns(tmp_path):
+    import sqlite3
+
+    from assistant.config import load_config
+    from assistant.store import SCHEMA_VERSION, FailureRow, Store
+
+    store = Store(load_config())
+    path = store.db_path
+    store.close()
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE failures; CREATE TABLE failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL);"
+                     "INSERT INTO failures VALUES ('/old.pdf', 'not a valid PDF', 0);"
+                     "UPDATE meta SET value = '2' WHERE key = 'schema_version';")
+    db.close()
+    store = Store(load_config())
+    try:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)
+        assert store.failure_rows() == {"/old.pdf": FailureRow("/old.pdf", "not a valid PDF")}
+        store.record_failure(FailureRow("/new.pdf", "encrypted", "abc", 10, 20))
+        assert store.failure_rows()["/new.pdf"] == FailureRow("/new.pdf", "encrypted", "abc", 10, 20)
+    finally:
+        store.close()
