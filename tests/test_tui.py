@@ -172,7 +172,7 @@ async def test_empty_state_ingest_ask_view_source_and_back(lib):
         assert shown and all(shown)  # the progress panel was up for every event
         assert not panel.has_class("-active")
         assert events[0].kind == "scan" and events[0].files_total == 3
-        assert events[-1].kind == "done" and events[-1].files_done == 3
+        assert events[-1].kind == "done" and events[-1].files_done == 3, [(e.kind, e.path, e.reason) for e in events]
         assert "3/3 files" in visible_text(panel.query_one("#ingest-label"))
         note = app.screen.query(SystemNote).last()
         assert "3 files seen" in visible_text(note) and "3 indexed" in visible_text(note)
