@@ -1,6 +1,6 @@
 """Peak memory and time of reading and chunking hostile files, against ordinary files of the same size.
 
-    .venv/bin/python bench/hostile.py [--mb 30]
+    .venv/bin/python bench/hostile.py [--mb 30] [--files 200] [--rounds 3]
 
 Each case runs in its own fresh process (peak RSS, VmHWM, never shrinks back),
 in the same run: the built-in reader of the file, then the ingest's Chunker with
@@ -17,6 +17,12 @@ Prints, for each, peak RSS above the process's own floor (the interpreter, the
 tokenizer and the reader imported, measured in that process before reading),
 seconds, chunks and the longest chunk in characters, and the ratios against
 the baselines.
+
+Then the cost of the time limit: ``--files`` files of bench/ingest.py's mixed
+corpus read by the built-in readers through ``ReaderProcess`` (a child process,
+as the ingest does with ``file_timeout_s > 0``) against the same readers called
+in this process, interleaved for ``--rounds`` rounds, best of each; the child's
+start is counted in the first.
 """
 
 from __future__ import annotations
@@ -96,9 +102,46 @@ def make(folder: Path, mb: float) -> dict[str, Path]:
     return out
 
 
+def reading_cost(files: int, rounds: int) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ingest import make_corpus
+
+    from assistant.reader_process import ReaderProcess
+    from assistant_readers import reader_for_suffix
+
+    with tempfile.TemporaryDirectory(prefix="bench-reading-") as tmp:
+        make_corpus(Path(tmp), files)
+        paths = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
+        for p in paths[:20]:  # imports, in this process
+            reader_for_suffix(p.suffix).read(p)
+        best = {"in process": float("inf"), "child process": float("inf")}
+        for rnd in range(rounds):
+            order = list(best) if rnd % 2 == 0 else list(reversed(best))
+            for how in order:
+                t = time.perf_counter()
+                if how == "in process":
+                    for p in paths:
+                        reader_for_suffix(p.suffix).read(p)
+                else:
+                    proc = ReaderProcess(120.0)
+                    try:
+                        for p in paths:
+                            proc.read(reader_for_suffix(p.suffix), p)
+                    finally:
+                        proc.close()
+                seconds = time.perf_counter() - t
+                best[how] = min(best[how], seconds)
+                print(f"round {rnd + 1}: {how:<14}{seconds:>8.2f} s")
+    inproc, child = best["in process"], best["child process"]
+    print(f"reading {len(paths)} files, best of {rounds}: child process {child:.2f} s vs in process {inproc:.2f} s, "
+          f"ratio {child / inproc:.2f} ({(child - inproc) / len(paths) * 1000:.1f} ms per file, the start included)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=float, default=30.0)
+    ap.add_argument("--files", type=int, default=200, help="files read for the cost of the child process")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--one", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -119,6 +162,8 @@ def main() -> None:
         h, b = results[hostile], results[base]
         print(f"{hostile} vs {base}: peak memory {h['peak_mb'] / max(b['peak_mb'], 1):.2f}x, "
               f"time {h['seconds'] / max(b['seconds'], 1e-3):.2f}x")
+    print()
+    reading_cost(args.files, args.rounds)
 
 
 if __name__ == "__main__":
