@@ -3,6 +3,14 @@
 Sizes are counted in tokens of the embedding model's tokenizer, so a chunk never
 overflows what the embedder reads. Each chunk keeps its page and the line range
 of the source it came from (derived from llama-index's character offsets).
+
+Tokens alone do not bound a chunk's length: the embedder's tokenizer reads a
+"word" of more than 100 characters as one unknown token, so 30 MB without a
+space would be one chunk of one token. Every chunk is therefore also at most
+``MAX_CHARS_PER_TOKEN * chunk_size`` characters (cut at a line break or a
+space where there is one, else anywhere), and a section longer than
+``WINDOW_CHARS`` is cut the same way into windows before it is tokenized, so
+memory per file stays flat.
 """
 
 from __future__ import annotations
@@ -13,7 +21,12 @@ from typing import Callable
 from .store import ChunkRow
 from .types import Document
 
-__all__ = ["Chunker", "chunk_id", "text_hash"]
+__all__ = ["Chunker", "chunk_id", "text_hash", "MAX_CHARS_PER_TOKEN", "WINDOW_CHARS"]
+
+# Ordinary text has 4-6 characters per token; only unbroken junk (base64, a 10 MB CSV field) reaches 16.
+MAX_CHARS_PER_TOKEN = 16
+WINDOW_CHARS = 200_000
+_BREAKS = ("\n\n", "\n", ". ", " ")
 
 
 def text_hash(text: str) -> str:
@@ -22,6 +35,23 @@ def text_hash(text: str) -> str:
 
 def chunk_id(path: str, content_hash: str, ord_: int) -> str:
     return hashlib.sha256(f"{path}\0{content_hash}\0{ord_}".encode()).hexdigest()[:32]
+
+
+def cut_points(text: str, limit: int) -> list[tuple[int, int]]:
+    """``text`` as (start, end) spans of at most ``limit`` characters, each ending at the last
+    paragraph break, line break, sentence end or space in its second half, else at ``limit``."""
+    spans, start = [], 0
+    while len(text) - start > limit:
+        end = start + limit
+        for brk in _BREAKS:
+            at = text.rfind(brk, start + limit // 2, end)
+            if at >= 0:
+                end = at + len(brk)
+                break
+        spans.append((start, end))
+        start = end
+    spans.append((start, len(text)))
+    return spans
 
 
 def _tabular(text: str) -> bool:
@@ -49,7 +79,25 @@ class Chunker:
         return self._splitters[size]
 
     def _split(self, text: str, size: int) -> list[tuple[str, int, int, int]]:
-        """(chunk text, start char, end char, tokens) for one section.
+        """(chunk text, start char, end char, tokens) for one section, none longer than
+        ``MAX_CHARS_PER_TOKEN * size`` characters (see the module's docstring)."""
+        max_chars = MAX_CHARS_PER_TOKEN * size
+        out: list[tuple[str, int, int, int]] = []
+        for w_start, w_end in cut_points(text, max(WINDOW_CHARS, 4 * max_chars)):
+            for body, start, end, n in self._split_window(text[w_start:w_end], size):
+                if len(body) <= max_chars:
+                    out.append((body, w_start + start, w_start + end, n))
+                    continue
+                for p_start, p_end in cut_points(body, max_chars):
+                    piece = body[p_start:p_end]
+                    stripped = piece.strip()
+                    if stripped:
+                        at = w_start + start + p_start + piece.find(stripped)
+                        out.append((stripped, at, at + len(stripped), len(self.encode(stripped))))
+        return out
+
+    def _split_window(self, text: str, size: int) -> list[tuple[str, int, int, int]]:
+        """``_split`` without the length bounds.
 
         A section that fits in one chunk is what SentenceSplitter would return
         too (the stripped text, found in the section), so it skips the splitter:
@@ -85,7 +133,7 @@ class Chunker:
                 start, used = None, 0
             if line.strip():
                 if n > size:
-                    out.extend((b, pos + s, pos + e, t) for b, s, e, t in self._split(line, size))
+                    out.extend((b, pos + s, pos + e, t) for b, s, e, t in self._split_window(line, size))
                 else:
                     if start is None:
                         start = pos

@@ -79,7 +79,7 @@ def cmd_ingest(args) -> int:
 
         return watch(lib, [Path(p) for p in args.paths] or None, as_json=args.json)
     report = lib.ingest([Path(p) for p in args.paths] or None, on_event=progress, wait_for_lock=args.wait,
-                        confirm_prune=args.prune)
+                        confirm_prune=args.prune, retry_failed=args.retry_failed)
     if args.json:
         _print_json(report.as_dict())
     else:
@@ -97,6 +97,10 @@ def cmd_ingest(args) -> int:
             print(f"  FAILED  {f['path']}: {f['reason']}", file=sys.stderr)
         for f in report.removals_held:
             print(f"  NOT REMOVED under {f['path']}: {f['reason']}", file=sys.stderr)
+        known = sum(1 for f in report.files_failed if f.get("known"))
+        if known:
+            print(f"  ({known} of the failed files failed before and have not changed, so they were not read again; "
+                  "--retry-failed reads them)", file=sys.stderr)
     return EXIT_PARTIAL if report.files_failed or report.removals_held else EXIT_OK
 
 
@@ -265,6 +269,16 @@ def cmd_plugins(args) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def build_parser(registry=None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistant", description="A private, offline assistant for your documents.")
     parser.add_argument("--collection", default=None, help="a named collection of the library (default: [library] collection)")
@@ -277,6 +291,8 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
     p.add_argument("--prune", action="store_true",
                    help="remove the files gone from a folder even past [ingest] max_prune_share (an emptied folder)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="read again the files that failed before, even if they have not changed")
     p.set_defaults(func=cmd_ingest)
 
     for name, fn, helptext in (("ask", cmd_ask, "answer a question from your documents"),
@@ -284,7 +300,7 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("question" if name == "ask" else "query", nargs="+")
         p.add_argument("--json", action="store_true")
-        p.add_argument("--top-k", type=int, default=None)
+        p.add_argument("--top-k", type=_positive_int, default=None, help="passages to return (1 or more)")
         p.add_argument("--path", default=None, help="only files whose path matches this glob")
         p.add_argument("--type", action="append", help="only this file type (suffix), repeatable")
         if name == "search":

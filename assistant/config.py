@@ -8,7 +8,9 @@ name the key (``retrieval.top_k: expected int, got str``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import secrets
 import tomllib
 import types
@@ -22,6 +24,11 @@ __all__ = ["Config", "ConfigError", "load_config", "find_config_file", "update_c
 CONFIG_ENV = "ASSISTANT_CONFIG"
 DATA_DIR_ENV = "ASSISTANT_DATA_DIR"
 SERVER_TOKEN_ENV = "ASSISTANT_SERVER_TOKEN"
+
+
+# Chroma's rule for collection names; the name also becomes part of a file name (state-NAME.sqlite).
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+MAX_N_CTX = 1 << 20  # no GGUF model is trained beyond this; the generator checks the model's own limit
 
 
 class ConfigError(Exception):
@@ -48,6 +55,9 @@ class IngestConfig:
     # like a deleted folder); past it nothing is removed until `assistant ingest --prune`
     max_prune_share: float = 0.5
     ocr_seconds_per_page: float = 60.0  # a page whose OCR takes longer fails its file, naming the page
+    # a reader working longer on one file (without reporting progress) is stopped and the file fails;
+    # readers run in a child process for this (assistant/reader_process.py); 0 = in-process, no limit
+    file_timeout_s: float = 120.0
 
 
 @dataclass
@@ -190,6 +200,8 @@ def check_value(key: str, value: Any, tp: Any) -> Any:
         raise ConfigError(f"{key}: expected nothing, got {type(value).__name__}")
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
     if tp is int and isinstance(value, bool):
         raise ConfigError(f"{key}: expected int, got bool")
     if isinstance(tp, type) and not isinstance(value, tp):
@@ -242,11 +254,15 @@ def _check_ranges(cfg: Config) -> None:
         ("ingest.max_file_mb", cfg.ingest.max_file_mb > 0),
         ("ingest.ocr_seconds_per_page", cfg.ingest.ocr_seconds_per_page > 0),
         ("ingest.max_prune_share", 0.0 <= cfg.ingest.max_prune_share <= 1.0),
+        ("ingest.file_timeout_s", cfg.ingest.file_timeout_s >= 0),
         ("embedding.threads", cfg.embedding.threads >= 0),
         ("embedding.query_threads", cfg.embedding.query_threads >= 0),
         ("retrieval.top_k", cfg.retrieval.top_k >= 1),
         ("retrieval.candidates", cfg.retrieval.candidates >= cfg.retrieval.top_k),
-        ("generation.n_ctx", cfg.generation.n_ctx >= 256),
+        ("generation.n_ctx", 256 <= cfg.generation.n_ctx <= MAX_N_CTX),
+        ("retrieval.dense_weight", cfg.retrieval.dense_weight >= 0),
+        ("retrieval.keyword_weight", cfg.retrieval.keyword_weight >= 0),
+        ("retrieval.dense_weight + keyword_weight", cfg.retrieval.dense_weight + cfg.retrieval.keyword_weight > 0),
         ("generation.max_tokens", cfg.generation.max_tokens >= 1),
         ("answer.passages", cfg.answer.passages >= 1),
         ("answer.excerpts", 1 <= cfg.answer.excerpts <= 10),
@@ -258,6 +274,9 @@ def _check_ranges(cfg: Config) -> None:
     for key, ok in checks:
         if not ok:
             raise ConfigError(f"{key}: value out of range")
+    if not COLLECTION_NAME.match(cfg.library.collection):
+        raise ConfigError(f"library.collection: {cfg.library.collection!r} is not a collection name: use 3-63 "
+                          "letters, digits, '.', '_' or '-', starting and ending with a letter or digit")
 
 
 def find_config_file() -> Path | None:

@@ -14,6 +14,7 @@ order, so a crash at any point leaves what it left before this overlap.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -30,10 +31,11 @@ from .chunking import Chunker
 from .config import Config
 from .datadir import private_dir
 from .pinned import OutsideFolder, Pinner
+from .reader_process import ReaderProcess
 from .removals import plan_removals
 from .repair import restore_vectors
-from .store import ChunkRow, FileRow, Store
-from .types import Document, progress_to
+from .store import ChunkRow, FailureRow, FileRow, Store
+from .types import Document, progress_to, skips_to
 
 __all__ = ["IngestReport", "IngestEvent", "Ingestor", "LibraryLocked", "NothingToIngest", "write_lock", "Exclusions"]
 
@@ -145,12 +147,42 @@ class Exclusions:
         return self.spec.match_file(rel.as_posix())
 
 
+def path_key(path: Path) -> str:
+    """The path as stored and reported: ``str(path)``, or for a name that is not valid UTF-8 (which
+    SQLite, Chroma and JSON cannot hold) its bytes with the bad ones escaped (``caf\\xe9.txt``)."""
+    key = str(path)
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return key
+
+
 @dataclass
 class _Pending:
     file: FileRow
     chunks: list[ChunkRow]
     file_type: str
     tokens: list[int] | None = None  # per chunk, from the chunker: the key that batches similar lengths together
+
+
+class _EmbeddingFailed(Exception):
+    """The embedder raised on a group's texts."""
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+@dataclass
+class _Failure:
+    """A file that failed after it was hashed: remembered with its hash, not read again until it changes.
+
+    ``known``: it failed before and is unchanged, so it was not read again this time."""
+
+    row: FailureRow
+    known: bool = False
 
 
 @dataclass
@@ -258,6 +290,7 @@ class Ingestor:
 
     def __init__(self, cfg: Config, store: Store, embedder, registry, *, on_event: Callable[[IngestEvent], None] | None = None):
         self.cfg = cfg
+        self._reading: ReaderProcess | None = None  # during run(), unless ingest.file_timeout_s = 0
         self.store = store
         self.embedder = embedder
         self.registry = registry
@@ -300,9 +333,13 @@ class Ingestor:
 
     # --- the sync ------------------------------------------------------------
 
-    def run(self, roots: list[Path], *, prune: bool = True, confirm_prune: bool = False) -> IngestReport:
+    def run(
+        self, roots: list[Path], *, prune: bool = True, confirm_prune: bool = False, retry_failed: bool = False
+    ) -> IngestReport:
         """Sync ``roots``. ``prune``: remove what is gone from them (see removals.py); ``confirm_prune``:
-        even past ``ingest.max_prune_share`` of a root's files (``assistant ingest --prune``)."""
+        even past ``ingest.max_prune_share`` of a root's files (``assistant ingest --prune``). A file
+        that failed before and has not changed since is not read again (it is listed as failed,
+        ``known``) unless ``retry_failed``."""
         t0 = time.perf_counter()
         report = IngestReport()
         readers = self.registry.readers_by_suffix({"ocr_seconds_per_page": self.cfg.ingest.ocr_seconds_per_page})
@@ -310,7 +347,13 @@ class Ingestor:
         self.store.check_embed_model(self.embedder.name)
         if self.store.health is not None and not self.store.health.ok:  # vectors lost: embed them from the stored text
             report.vectors_restored = restore_vectors(self.store, self.embedder, self.cfg.ingest.batch_size)[0]
-        candidates = self.scan(roots)
+        left_out: list[dict[str, str]] = []  # what sources and readers left out, with why (report_skipped)
+
+        def skipped(path: str, reason: str) -> None:  # called from the read-ahead thread too: list.append is atomic
+            left_out.append({"path": path_key(Path(path)), "reason": reason})
+
+        with skips_to(skipped):
+            candidates = self.scan(roots)
         if not candidates and not any(self.store.files_under(str(r)) for r in roots):
             raise NothingToIngest(f"no files to ingest in {', '.join(map(str, roots))}")
         report.files_seen = len(candidates)
@@ -318,6 +361,8 @@ class Ingestor:
         self.on_event(IngestEvent("scan", files_total=total))
         # what the store knows, read once here: the read-ahead thread never touches the store
         known = {row.path: row for row in self.store.file_rows()}
+        failures = self.store.failure_rows()
+        remembered = {} if retry_failed else failures
         pending: list[_Pending] = []
         pending_chunks = 0
         seen_paths: set[str] = set()
@@ -332,18 +377,27 @@ class Ingestor:
             return IngestEvent(kind, path, done, total, chunks, chunks / elapsed if elapsed > 0 else 0.0, eta,
                                files_finished=finished)
 
+        def fail(failure: _Failure) -> None:
+            row = failure.row
+            report.files_failed.append({"path": row.path, "reason": row.reason, **({"known": True} if failure.known else {})})
+            if not failure.known:
+                self.store.record_failure(row)
+            self.on_event(IngestEvent("failed", row.path, done, total, report.chunks_embedded, reason=row.reason))
+
         def flush():
             nonlocal pending, pending_chunks
             if not pending:
                 return
-            added, removed, embedded, reused = self._write(
+            (added, removed, embedded, reused), failed = self._write_each_alone_on_error(
                 pending, on_batch=lambda n, of: self.on_event(progress("embedded", "", n, of))
             )
             report.chunks_added += added
             report.chunks_removed += removed
             report.chunks_embedded += embedded
             report.chunks_reused += reused
-            report.files_ingested += len(pending)
+            report.files_ingested += len(pending) - len(failed)
+            for failure in failed:
+                fail(failure)
             pending, pending_chunks = [], 0
 
         def prepare(candidate: tuple[Path, Path]) -> _Pending | _Touch | str:
@@ -357,7 +411,9 @@ class Ingestor:
                     stopped.append(e)
                     raise
 
-            outcome = self._prepare(path, readers, known.get(str(path)), note, candidate[1])
+            with skips_to(skipped):
+                outcome = self._prepare(path, readers, known.get(str(path)), note, candidate[1],
+                                        remembered.get(str(path)))
             if stopped:
                 raise stopped[0]
             return outcome
@@ -370,9 +426,9 @@ class Ingestor:
             prepared_files = _ReadAhead(candidates, prepare, weight, self.group_chunks + 256)
         else:
             prepared_files = _Inline(candidates, prepare)
-        with prepared_files as prepared, self.pinner:
+        with self._reader_process(), prepared_files as prepared, self.pinner:
             for (path, _root), outcome in prepared:
-                key = str(path)
+                key = path_key(path)
                 seen_paths.add(key)
                 done += 1
                 if isinstance(outcome, _Pending):
@@ -383,14 +439,13 @@ class Ingestor:
                     report.files_unchanged += 1
                 elif outcome == "unchanged":
                     report.files_unchanged += 1
+                elif isinstance(outcome, _Failure):
+                    fail(outcome)
                 elif outcome.startswith("skipped:"):
                     report.files_skipped.append({"path": key, "reason": outcome[8:]})
                 else:
-                    reason = outcome.removeprefix("failed:")
-                    report.files_failed.append({"path": key, "reason": reason})
-                    self.store.record_failure(key, reason)
-                    self.on_event(IngestEvent("failed", key, done, total, report.chunks_embedded, reason=reason))
-                if not isinstance(outcome, str) or not outcome.startswith("failed:"):
+                    fail(_Failure(FailureRow(key, outcome.removeprefix("failed:"))))
+                if not isinstance(outcome, _Failure) and not (isinstance(outcome, str) and outcome.startswith("failed:")):
                     self.on_event(progress("file", key))
                 if pending_chunks >= self.group_chunks:
                     flush()
@@ -398,7 +453,12 @@ class Ingestor:
 
         if prune:
             self._remove_gone(roots, seen_paths, report, confirm_prune)
+            self._forget_failures_of_gone_files(failures, roots, seen_paths)
         self.store.erase_deleted()  # removed or replaced text leaves no trace in the data folder
+        failed = {f["path"] for f in report.files_failed}  # an unreadable folder holding indexed files: a failure
+        left_out = [f for f in left_out if f["path"] not in failed
+                    and not any(self.exclusions.excluded(Path(f["path"]), r) for r in roots)]
+        report.files_skipped = sorted(report.files_skipped + left_out, key=lambda f: (f["path"], f["reason"]))
         report.chunks_total = self.store.counts()["chunks"]
         report.seconds = round(time.perf_counter() - t0, 3)
         self.on_event(
@@ -423,14 +483,18 @@ class Ingestor:
 
     def _prepare(
         self, path: Path, readers, known: FileRow | None, note: Callable[[str], None] | None = None,
-        root: Path | None = None,
-    ) -> _Pending | _Touch | str:
+        root: Path | None = None, failed: FailureRow | None = None,
+    ) -> _Pending | _Touch | _Failure | str:
         """Everything up to the embedding, for one file; no store access (it runs in the read-ahead thread).
 
         ``note`` receives the reader's ``report_progress`` messages. The file is read only if,
-        when opened, it is a regular file inside ``root`` (see pinned.py).
+        when opened, it is a regular file inside ``root`` (see pinned.py). ``failed`` is how the
+        file was when it last failed (it is not read again while it is the same). Any exception
+        from reading or chunking is this file's failure.
         """
         key = str(path)
+        if path_key(path) != key:
+            return "skipped:the file name is not valid UTF-8; rename the file to index it"
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -439,6 +503,8 @@ class Ingestor:
             return f"failed:cannot stat: {e.strerror}"
         if st.st_size > self.exclusions.max_bytes:
             return f"skipped:larger than ingest.max_file_mb ({st.st_size / 1e6:.1f} MB)"
+        if failed and (failed.size, failed.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            return _Failure(failed, known=True)
         if known and known.size == st.st_size and known.mtime_ns == st.st_mtime_ns:
             return "unchanged"
         suffix = path.suffix.lower()
@@ -456,31 +522,88 @@ class Ingestor:
         except OSError as e:
             return f"failed:cannot read: {e.strerror}"
         try:
-            content_hash = pinned.sha256()
+            try:
+                content_hash = pinned.sha256()
+            except OSError as e:
+                return f"failed:cannot read: {e.strerror}"
+            if failed and failed.content_hash == content_hash:
+                return _Failure(FailureRow(key, failed.reason, content_hash, st.st_size, st.st_mtime_ns), known=True)
             if known and known.content_hash == content_hash:
                 return _Touch(st.st_size, st.st_mtime_ns)
-            with progress_to(note or (lambda message: None)):
-                doc = reader.read(pinned.path)
-            pinned.check_unchanged()
-            if not isinstance(doc, Document):
-                raise TypeError(f"reader '{reader_name}' returned {type(doc).__name__}, not a Document")
-        except OutsideFolder as e:
-            return f"failed:{e}"
-        except FileNotFoundError:
-            return "failed:disappeared before it could be read"
-        except PermissionError:
-            return "failed:permission denied"
-        except Exception as e:  # a reader fails for one file, never for the folder
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return f"failed:{msg}"
+
+            def failure(reason: str) -> _Failure:
+                return _Failure(FailureRow(key, reason, content_hash, st.st_size, st.st_mtime_ns))
+
+            try:
+                with progress_to(note or (lambda message: None)):
+                    if self._reading is not None:  # in a child process, stopped past ingest.file_timeout_s
+                        doc = self._reading.read(reader, pinned.path)
+                    else:
+                        doc = reader.read(pinned.path)
+                pinned.check_unchanged()
+                if not isinstance(doc, Document):
+                    raise TypeError(f"reader '{reader_name}' returned {type(doc).__name__}, not a Document")
+            except OutsideFolder as e:
+                return f"failed:{e}"
+            except FileNotFoundError:
+                return "failed:disappeared before it could be read"
+            except PermissionError:
+                return failure("permission denied")
+            except Exception as e:  # a reader fails for one file, never for the folder
+                return failure(_first_line(e))
         finally:
             pinned.close()
-        sized = self.chunker.sized_chunks(key, content_hash, doc)
+        try:
+            sized = self.chunker.sized_chunks(key, content_hash, doc)
+        except Exception as e:  # a bug or a limit hit in the chunker: this file's failure, not the ingest's
+            return failure(f"cannot split into passages: {_first_line(e)}")
         if not sized:
-            return "failed:empty: no text found"
+            return failure("empty: no text found")
         chunks = [c for c, _ in sized]
         row = FileRow(key, content_hash, st.st_size, st.st_mtime_ns, len(chunks), reader_name, doc.title, time.time())
         return _Pending(row, chunks, str(doc.metadata.get("file_type", suffix.lstrip("."))), [n for _, n in sized])
+
+    @contextlib.contextmanager
+    def _reader_process(self) -> Iterator[None]:
+        """Readers run in a child process while the ingest runs, so a file can be stopped (reader_process.py)."""
+        timeout = self.cfg.ingest.file_timeout_s
+        self._reading = ReaderProcess(timeout) if timeout > 0 else None
+        try:
+            yield
+        finally:
+            if self._reading is not None:
+                self._reading.close()
+
+    def _forget_failures_of_gone_files(self, failures: dict[str, FailureRow], roots: list[Path], seen: set[str]) -> None:
+        """A failed file that is no longer there (or no longer ingested) is no longer a failure."""
+        def under(path: str) -> bool:
+            return any(path == str(r) or path.startswith(str(r).rstrip(os.sep) + os.sep) for r in roots)
+
+        gone = [p for p in failures if p not in seen and under(p)]
+        if gone:
+            self.store.forget_failures(gone)
+
+    def _write_each_alone_on_error(
+        self, pending: list[_Pending], on_batch: Callable[[int, int], None] | None = None
+    ) -> tuple[tuple[int, int, int, int], list[_Failure]]:
+        """``_write`` of a group; when embedding it fails, each file of the group is written alone,
+        and the files whose text cannot be embedded are returned as failures (the rest are written)."""
+        try:
+            return self._write(pending, on_batch), []
+        except _EmbeddingFailed as e:
+            if len(pending) == 1:
+                f = pending[0].file
+                return (0, 0, 0, 0), [_Failure(FailureRow(f.path, str(e), f.content_hash, f.size, f.mtime_ns))]
+        totals, failed = [0, 0, 0, 0], []
+        for p in pending:
+            try:
+                counts = self._write([p])
+            except _EmbeddingFailed as e:
+                f = p.file
+                failed.append(_Failure(FailureRow(f.path, str(e), f.content_hash, f.size, f.mtime_ns)))
+                continue
+            totals = [a + b for a, b in zip(totals, counts)]
+        return (totals[0], totals[1], totals[2], totals[3]), failed
 
     def _write(
         self, pending: list[_Pending], on_batch: Callable[[int, int], None] | None = None
@@ -505,7 +628,11 @@ class Ingestor:
         todo.sort(key=lambda h: -length[h])
         for i in range(0, len(todo), batch):
             hashes = todo[i : i + batch]
-            known.update(zip(hashes, self.embedder.embed([text_of[h] for h in hashes], batch_size=batch)))
+            try:
+                got = self.embedder.embed([text_of[h] for h in hashes], batch_size=batch)
+            except Exception as e:  # this group's text, not the store: isolated file by file by the caller
+                raise _EmbeddingFailed(f"cannot embed: {_first_line(e)}") from e
+            known.update(zip(hashes, got))
             if on_batch:
                 on_batch(i + len(hashes), len(todo))
         vectors = np.stack([known[c.text_hash] for c in chunks]) if chunks else np.zeros((0, 1), np.float32)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from .answer import Answerer
-from .config import Config, load_config
+from .config import COLLECTION_NAME, Config, load_config
 from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_lock
 from .keyword_index import GENERATION_KEY
 from .plugins import PluginRegistry
@@ -33,8 +33,6 @@ class LibraryError(Exception):
     """A user-facing error: the message says what is wrong and what to do."""
 
 
-# Chroma's rule for collection names; the name also becomes part of a file name (state-NAME.sqlite).
-COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 
 
 def check_collection_name(name: str) -> str:
@@ -124,6 +122,21 @@ def list_collections(data_dir: Path) -> list[CollectionInfo]:
     return sorted(out, key=lambda c: (c.name != "default", c.name))
 
 
+def _check_request(what: str, text: str, top_k: int | None) -> str:
+    """The question or query, stripped; LibraryError for an empty one, one that is not text
+    (invalid UTF-8 arrives from the command line as lone surrogates), or a top_k below 1."""
+    text = text.strip()
+    if not text:
+        raise LibraryError(f"the {what} is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LibraryError(f"the {what} is not valid UTF-8 text (check the terminal's encoding)") from None
+    if top_k is not None and top_k < 1:
+        raise LibraryError(f"top_k must be 1 or more, not {top_k}")
+    return text
+
+
 class Library:
     def __init__(self, config: Config | None = None, *, registry: PluginRegistry | None = None, embedder=None, generator=None):
         self.config = config or load_config()
@@ -208,9 +221,11 @@ class Library:
         on_event: Callable[[IngestEvent], None] | None = None,
         wait_for_lock: bool = False,
         confirm_prune: bool = False,
+        retry_failed: bool = False,
     ) -> IngestReport:
         """Sync ``paths`` (default: the configured folders). ``confirm_prune``: remove what is gone from a
-        folder even when it is more than ``[ingest] max_prune_share`` of its files (see removals.py)."""
+        folder even when it is more than ``[ingest] max_prune_share`` of its files (see removals.py).
+        A file that failed and has not changed since is not read again unless ``retry_failed``."""
         roots = [Path(p).expanduser().resolve() for p in (paths or self.config.folders())]
         if not roots:
             raise LibraryError("nothing to ingest: give a folder, or list folders in [library] folders")
@@ -220,7 +235,7 @@ class Library:
         with write_lock(self.config.data_dir, wait=wait_for_lock):
             ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
             try:
-                return ingestor.run(roots, confirm_prune=confirm_prune)
+                return ingestor.run(roots, confirm_prune=confirm_prune, retry_failed=retry_failed)
             except NothingToIngest as e:
                 raise LibraryError(str(e)) from None
 
@@ -269,6 +284,7 @@ class Library:
             self._query_warm = True
 
     def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
+        _check_request("query", query, top_k)
         self._require_index()
         return self.retriever.search(query, top_k=top_k, mode=mode, filters=filters)[0]
 
@@ -294,9 +310,7 @@ class Library:
         at once), text pieces as the model produces them (provisional), then the final checked
         ``Answer`` (see ``assistant.answer.Answerer``). ``history`` holds the earlier answers of
         the conversation; a follow-up is made standalone for retrieval."""
-        question = question.strip()
-        if not question:
-            raise LibraryError("the question is empty")
+        question = _check_request("question", question, top_k)
         self._require_index()
         if self.config.answer.model == "verify":
             self.generator.info()  # loads the model: not part of the question's time

@@ -35,10 +35,11 @@ from .faults import state_fault, vector_fault
 from .keyword_index import BUMP_GENERATION, KeywordIndex, analyze
 from .types import Hit
 
-__all__ = ["Store", "ChunkRow", "Health", "StoreError", "StoreWarning", "analyze", "state_file"]
+__all__ = ["Store", "ChunkRow", "FileRow", "FailureRow", "Health", "StoreError", "StoreWarning", "analyze", "state_file"]
 
 # 2: tokens in chunk_tokens, searched in memory (1 kept them in an FTS5 table, chunks_fts)
-SCHEMA_VERSION = 2
+# 3: failures remember the failed file's content hash, size and mtime (retried only when it changes)
+SCHEMA_VERSION = 3
 
 
 class StoreError(Exception):
@@ -94,6 +95,17 @@ class FileRow:
     ingested_at: float
 
 
+@dataclass(frozen=True)
+class FailureRow:
+    """A file that could not be ingested, as it was when it failed (None: not known, e.g. it could not be read)."""
+
+    path: str
+    reason: str
+    content_hash: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -109,8 +121,10 @@ CREATE INDEX IF NOT EXISTS chunks_text_hash ON chunks(text_hash);
 -- each chunk's analysed tokens, space-separated; rowid = chunks.rowid
 CREATE TABLE IF NOT EXISTS chunk_tokens (rowid INTEGER PRIMARY KEY, tokens TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL,
+    content_hash TEXT, size INTEGER, mtime_ns INTEGER);
 """
+_FAILURE_COLUMNS = ("content_hash TEXT", "size INTEGER", "mtime_ns INTEGER")
 
 
 # hnsw sync of 2 (Chroma's smallest; its default is 1000): the vector index is saved after every
@@ -179,6 +193,10 @@ class Store:
                 self.db.execute("INSERT OR REPLACE INTO chunk_tokens(rowid, tokens) SELECT rowid, tokens FROM chunks_fts")
                 self.db.execute("DROP TABLE chunks_fts")
                 self.db.execute(BUMP_GENERATION)
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(failures)")}
+            for column in _FAILURE_COLUMNS:  # schema 2 kept only the reason
+                if column.split()[0] not in have:
+                    self.db.execute(f"ALTER TABLE failures ADD COLUMN {column}")
             self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     # --- Chroma ------------------------------------------------------------
@@ -457,10 +475,16 @@ class Store:
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         self.db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))
 
-    def record_failure(self, path: str, reason: str) -> None:
+    def record_failure(self, failure: FailureRow) -> None:
+        f = failure
         self.db.execute(
-            "INSERT OR REPLACE INTO failures(path, reason, at) VALUES (?, ?, ?)", (path, reason, time.time())
+            "INSERT OR REPLACE INTO failures(path, reason, at, content_hash, size, mtime_ns) VALUES (?, ?, ?, ?, ?, ?)",
+            (f.path, f.reason, time.time(), f.content_hash, f.size, f.mtime_ns),
         )
+
+    def forget_failures(self, paths: Sequence[str]) -> None:
+        with self.transaction():
+            self.db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
 
     def _delete_vectors(self, ids: Sequence[str]) -> None:
         for batch in _batches(list(ids), 5000):
@@ -521,6 +545,10 @@ class Store:
 
     def failures(self) -> list[dict[str, str]]:
         return [{"path": p, "reason": r} for p, r in self.db.execute("SELECT path, reason FROM failures ORDER BY path")]
+
+    def failure_rows(self) -> dict[str, FailureRow]:
+        q = "SELECT path, reason, content_hash, size, mtime_ns FROM failures"
+        return {r[0]: FailureRow(*r) for r in self.db.execute(q)}
 
     def file_rows(self) -> list[FileRow]:
         return [

@@ -32,6 +32,8 @@ __all__ = [
     "ReaderError",
     "report_progress",
     "progress_to",
+    "report_skipped",
+    "skips_to",
 ]
 
 
@@ -61,6 +63,30 @@ def progress_to(callback: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         _progress.reset(token)
+
+
+_skipped: ContextVar[Callable[[str, str], None] | None] = ContextVar("assistant_skipped", default=None)
+
+
+def report_skipped(path: str | Path, reason: str) -> None:
+    """A source's or reader's word that something was left out, and why: a FIFO, a link that
+    leaves the folder, a mail attachment over the size limit ("attachment big.pdf: ...").
+
+    The ingest lists it under ``files_skipped`` with ``path``; a no-op outside an ingest.
+    """
+    callback = _skipped.get()
+    if callback is not None:
+        callback(str(path), reason)
+
+
+@contextmanager
+def skips_to(callback: Callable[[str, str], None]) -> Iterator[None]:
+    """Route ``report_skipped`` calls made in this thread (and context) to ``callback(path, reason)``."""
+    token = _skipped.set(callback)
+    try:
+        yield
+    finally:
+        _skipped.reset(token)
 
 
 @dataclass(frozen=True)

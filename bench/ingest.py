@@ -1,7 +1,7 @@
 """Ingest throughput against raw SentenceTransformer.encode of the same texts, and the cost of a no-change re-run.
 
     .venv/bin/python bench/ingest.py [--files 2000] [--rounds 1] [--batch-size 16[,32]]
-                                     [--read-ahead on[,off]] [--threads N] [--keep DIR]
+                                     [--read-ahead on[,off]] [--reader-process on[,off]] [--threads N] [--keep DIR]
 
 Generates a corpus of mixed formats (txt, md, html, csv, json, py, docx, pdf) and
 ingests it with the real embedded model into a fresh data folder. The baseline is
@@ -12,7 +12,11 @@ batches cut from them sorted by token count, one call per batch, which is how
 ingest batches them: ingest against it is the cost of everything but the
 embedding. A second ingest with nothing changed follows the first.
 
-Several batch sizes or read-ahead settings are compared in one run, interleaved:
+``--reader-process on,off`` compares reading in a child process (the default,
+which makes ``[ingest] file_timeout_s`` enforceable: assistant/reader_process.py)
+with reading in the ingest's own process (``file_timeout_s = 0``).
+
+Several batch sizes, read-ahead or reader-process settings are compared in one run, interleaved:
 each round ingests once per setting (each time into a new data folder) and
 encodes both references once per batch size, in reverse order every other round,
 so a change in the machine's load hurts every setting alike. With ``--rounds`` > 1
@@ -102,6 +106,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="rounds of every setting and baseline, alternating order")
     ap.add_argument("--batch-size", default="", help="ingest.batch_size, a comma list to compare (default: config's)")
     ap.add_argument("--read-ahead", default="on", help="on, off or on,off: read the next files while embedding")
+    ap.add_argument("--reader-process", default="on",
+                    help="on, off or on,off: readers in a child process (ingest.file_timeout_s > 0) or in-process")
     ap.add_argument("--threads", type=int, default=None, help="embedding.threads (default: the config's; 0 = torch's)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -125,18 +131,21 @@ def main() -> None:
         cfg.embedding.threads = args.threads
     batch_sizes = [int(b) for b in args.batch_size.split(",")] if args.batch_size else [cfg.ingest.batch_size]
     read_aheads = [{"on": True, "off": False}[x.strip()] for x in args.read_ahead.split(",")]
+    processes = [{"on": True, "off": False}[x.strip()] for x in args.reader_process.split(",")]
+    timeout = cfg.ingest.file_timeout_s or 120.0
     embedder = Embedder(cfg.embedding)
     embedder.embed(["warm-up"])  # model load is not ingest throughput
     print(f"torch threads {torch.get_num_threads()}, os.cpu_count {os.cpu_count()}; {_load()}")
 
     runs = 0
 
-    def ingest(batch: int, read_ahead: bool):
+    def ingest(batch: int, read_ahead: bool, process: bool):
         nonlocal runs
         runs += 1
         os.environ["ASSISTANT_DATA_DIR"] = str(work / f"data{runs}")
         cfg.ingest.batch_size = batch
         Ingestor.read_ahead = read_ahead
+        cfg.ingest.file_timeout_s = timeout if process else 0.0
         lib = Library(cfg, embedder=embedder)
         return lib, lib.ingest([corpus])
 
@@ -154,7 +163,7 @@ def main() -> None:
                                   convert_to_numpy=True, show_progress_bar=False)
         return time.perf_counter() - t
 
-    settings = [(b, r) for b in batch_sizes for r in read_aheads]
+    settings = [(b, r, p) for b in batch_sizes for r in read_aheads for p in processes]
     lib, first = ingest(*settings[0])
     second = lib.ingest([corpus])
     # the texts ingest embedded: each distinct chunk text once, in ingest order
@@ -163,15 +172,15 @@ def main() -> None:
     n = len(texts)
     counts = embedder.tokenizer(texts, add_special_tokens=False)["input_ids"]
     token_sorted = [t for _, t in sorted(zip((-len(c) for c in counts), texts), key=lambda x: x[0])]
-    ingest_s: dict[tuple[int, bool], list[float]] = {s: [] for s in settings}
+    ingest_s: dict[tuple[int, bool, bool], list[float]] = {s: [] for s in settings}
     raw_s: dict[int, list[float]] = {b: [] for b in batch_sizes}
     sorted_s: dict[int, list[float]] = {b: [] for b in batch_sizes}
 
-    def name(s: tuple[int, bool]) -> str:
-        return f"batch {s[0]}, read-ahead {'on' if s[1] else 'off'}"
+    def name(s: tuple[int, bool, bool]) -> str:
+        return f"batch {s[0]}, read-ahead {'on' if s[1] else 'off'}, reader process {'on' if s[2] else 'off'}"
 
-    print(f"\n{'round':<6}{'run':<40}{'chunks/s':>10}   after the run")
-    print(f"{'cold':<6}{'ingest, ' + name(settings[0]):<40}{n / first.seconds:>10.1f}   {_load()}")
+    print(f"\n{'round':<6}{'run':<70}{'chunks/s':>10}   after the run")
+    print(f"{'cold':<6}{'ingest, ' + name(settings[0]):<70}{n / first.seconds:>10.1f}   {_load()}")
     for rnd in range(args.rounds):
         steps = [(k, b) for b in batch_sizes for k in ("raw", "by tokens")] + [("ingest", s) for s in settings]
         if rnd % 2:
@@ -189,24 +198,24 @@ def main() -> None:
                 seconds = by_tokens(token_sorted, what)
                 sorted_s[what].append(seconds)
                 label = f"encode by token count, batch {what}"
-            print(f"{rnd + 1:<6}{label:<40}{n / seconds:>10.1f}   {_load()}")
+            print(f"{rnd + 1:<6}{label:<70}{n / seconds:>10.1f}   {_load()}")
 
     print(f"\nfiles: {first.files_seen} seen, {first.files_ingested} ingested, {len(first.files_failed)} failed")
     print(f"chunks: {first.chunks_total} stored, {first.chunks_embedded} embedded ({first.chunks_reused} reused)")
     best = " (best of each)" if args.rounds > 1 else ""
-    print(f"\n{'chunks/s' + best:<60}{'value':>10}{'baseline':>10}{'ratio':>8}")
+    print(f"\n{'chunks/s' + best:<80}{'value':>10}{'baseline':>10}{'ratio':>8}")
     for s in settings:
         ing, raw = min(ingest_s[s]), min(raw_s[s[0]])
-        print(f"{'ingest vs raw encode, ' + name(s):<60}{n / ing:>10.1f}{n / raw:>10.1f}{raw / ing:>8.2f}")
+        print(f"{'ingest vs raw encode, ' + name(s):<80}{n / ing:>10.1f}{n / raw:>10.1f}{raw / ing:>8.2f}")
     for s in settings:  # the pipeline's own cost, with the batching it uses taken out
         ing, raw = min(ingest_s[s]), min(sorted_s[s[0]])
-        print(f"{'ingest vs encode by token count, ' + name(s):<60}{n / ing:>10.1f}{n / raw:>10.1f}"
+        print(f"{'ingest vs encode by token count, ' + name(s):<80}{n / ing:>10.1f}{n / raw:>10.1f}"
               f"{raw / ing:>8.2f}")
     cold_raw = min(raw_s[settings[0][0]])
-    print(f"{'cold first ingest (with imports), ' + name(settings[0]):<60}{n / first.seconds:>10.1f}"
+    print(f"{'cold first ingest (with imports), ' + name(settings[0]):<80}{n / first.seconds:>10.1f}"
           f"{n / cold_raw:>10.1f}{cold_raw / first.seconds:>8.2f}")
-    print(f"{'ingest files/s (cold first run)':<60}{first.files_seen / first.seconds:>10.1f}")
-    print(f"{'no-change re-run s vs first run s':<60}{second.seconds:>10.2f}{first.seconds:>10.2f}"
+    print(f"{'ingest files/s (cold first run)':<80}{first.files_seen / first.seconds:>10.1f}")
+    print(f"{'no-change re-run s vs first run s':<80}{second.seconds:>10.2f}{first.seconds:>10.2f}"
           f"{second.seconds / first.seconds:>8.3f}")
 
 

@@ -71,6 +71,27 @@ def test_an_unexpected_error_reaches_the_caller_after_the_files_before_it(
 ):
     _small_groups(write_config)
     _many(docs)
+    real = Ingestor._prepare
+
+    def prepare(self, path, *args, **kw):  # an error of the pipeline itself, not of one file
+        if path.name == "f35.txt":
+            raise RuntimeError("pipeline bug")
+        return real(self, path, *args, **kw)
+
+    monkeypatch.setattr(Ingestor, "_prepare", prepare)
+    with pytest.raises(RuntimeError, match="pipeline bug"):
+        fake_library().ingest([docs])
+    monkeypatch.setattr(Ingestor, "_prepare", real)
+    lib = fake_library()
+    written = {p for (p,) in lib.store.db.execute("SELECT path FROM files")}
+    assert written and all(p < str(docs / "f35.txt") for p in written), "only whole groups before the error"
+    lib.ingest([docs])
+    assert _ids(lib) == _chroma_ids(lib)
+
+
+def test_an_error_while_chunking_one_file_is_that_files_failure(fake_library, docs, write_config, monkeypatch):
+    _small_groups(write_config)
+    _many(docs)
     real = Chunker.sized_chunks
 
     def sized_chunks(self, path, content_hash, doc):
@@ -79,13 +100,10 @@ def test_an_unexpected_error_reaches_the_caller_after_the_files_before_it(
         return real(self, path, content_hash, doc)
 
     monkeypatch.setattr(Chunker, "sized_chunks", sized_chunks)
-    with pytest.raises(RuntimeError, match="chunker bug"):
-        fake_library().ingest([docs])
-    monkeypatch.setattr(Chunker, "sized_chunks", real)
     lib = fake_library()
-    written = {p for (p,) in lib.store.db.execute("SELECT path FROM files")}
-    assert written and all(p < str(docs / "f35.txt") for p in written), "only whole groups before the error"
-    lib.ingest([docs])
+    report = lib.ingest([docs])
+    assert report.files_failed == [{"path": str(docs / "f35.txt"), "reason": "cannot split into passages: chunker bug"}]
+    assert report.files_ingested == report.files_seen - 1
     assert _ids(lib) == _chroma_ids(lib)
 
 

@@ -13,7 +13,7 @@ from assistant.chunking import chunk_id, text_hash
 from assistant.config import load_config
 from assistant.keyword_index import analyze
 from assistant.retrieve import Filters, Retriever
-from assistant.store import ChunkRow, FileRow, Store
+from assistant.store import SCHEMA_VERSION, ChunkRow, FileRow, Store
 from assistant.testing import FakeEmbedder
 
 
@@ -150,7 +150,7 @@ def test_schema_1_library_is_migrated(store):
         assert _paths(migrated, migrated.keyword_search("lantern", 5)) == ["/a.txt"]
         names = {r[0] for r in migrated.db.execute("SELECT name FROM sqlite_master")}
         assert "chunks_fts" not in names and "chunk_tokens" in names
-        assert migrated.meta("schema_version") == "2"
+        assert migrated.meta("schema_version") == str(SCHEMA_VERSION)
     finally:
         migrated.close()
 

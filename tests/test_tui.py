@@ -172,7 +172,7 @@ async def test_empty_state_ingest_ask_view_source_and_back(lib):
         assert shown and all(shown)  # the progress panel was up for every event
         assert not panel.has_class("-active")
         assert events[0].kind == "scan" and events[0].files_total == 3
-        assert events[-1].kind == "done" and events[-1].files_done == 3
+        assert events[-1].kind == "done" and events[-1].files_done == 3, [(e.kind, e.path, e.reason) for e in events]
         assert "3/3 files" in visible_text(panel.query_one("#ingest-label"))
         note = app.screen.query(SystemNote).last()
         assert "3 files seen" in visible_text(note) and "3 indexed" in visible_text(note)
@@ -1619,3 +1619,18 @@ async def test_escape_sequences_in_documents_and_names_are_drawn_inert(tui_env):
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: isinstance(app.screen, LibraryScreen))
         assert "evil" in screen_text(app) and _drawn_controls(app) == []
+
+
+async def test_retry_failed_files_from_the_command_palette(lib, tui_docs):
+    (tui_docs / "broken.txt").write_bytes(b"\0\1\2 binary")
+    lib.ingest()
+    app = create_app(lib)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: not app.ingesting and app.last_report is not None)
+        assert app.last_report.files_failed[0].get("known")  # unchanged since it failed: not read again
+        assert "not read again" in visible_text(app.screen.query(SystemNote).last())
+        [retry] = [c for c in app.get_system_commands(app.screen) if c.title == "Retry failed files"]
+        retry.callback()
+        await wait_for(pilot, lambda: not app.ingesting and not app.last_report.files_failed[0].get("known"))
+        assert app.last_report.files_failed[0]["path"].endswith("broken.txt")

@@ -528,7 +528,7 @@ class AssistantApp(App):
 
     # --- ingest ---------------------------------------------------------------------------
 
-    def start_ingest(self, paths: list[Path] | None) -> None:
+    def start_ingest(self, paths: list[Path] | None, *, retry_failed: bool = False) -> None:
         if self.library is None:
             self.show_error(self.startup_error or "the library is not available")
             return
@@ -544,10 +544,10 @@ class AssistantApp(App):
         self.main.clear_error()
         self.main.ingest_panel.start(what)
         self.main.set_activity("ingesting")
-        self._ingest_worker(self.library, paths, what)
+        self._ingest_worker(self.library, paths, what, retry_failed)
 
     @work(thread=True, exclusive=True, group="ingest", exit_on_error=False)
-    def _ingest_worker(self, library: Library, paths: list[Path] | None, what: str) -> None:
+    def _ingest_worker(self, library: Library, paths: list[Path] | None, what: str, retry_failed: bool = False) -> None:
         last = 0.0
 
         def on_event(ev: IngestEvent) -> None:
@@ -561,7 +561,7 @@ class AssistantApp(App):
             self.call_later(self._ingest_event, ev)
 
         try:
-            report = library.ingest(paths, on_event=on_event)
+            report = library.ingest(paths, on_event=on_event, retry_failed=retry_failed)
         except _IngestAborted:
             kept = library.status().files
             self.call_later(self._ingest_done, what, None, f"ingest stopped; the {plural(kept, 'file')} already indexed are kept")
@@ -605,6 +605,8 @@ class AssistantApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Ingest configured folders", "Index (or re-sync) the folders listed in the config", self.action_ingest)
         yield SystemCommand("Ingest a file or folder…", "Type a path to index", self.action_ingest_path)
+        yield SystemCommand("Retry failed files", "Ingest the configured folders, reading again the files that "
+                            "failed before even if they have not changed", lambda: self.start_ingest(None, retry_failed=True))
         if self.ingesting:
             yield SystemCommand("Cancel ingest", "Stop the running ingest after the current file", self.action_cancel_ingest)
         yield SystemCommand("New chat", "Start a new conversation (the current one is kept)", self._new_chat)

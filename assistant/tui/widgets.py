@@ -640,6 +640,10 @@ def ingest_summary(what: str, report: IngestReport, show_timings: bool) -> Text:
         t.append(f"\n  failed  {display_path(f['path'])}: {f['reason']}", style="red")
     for f in r.removals_held:
         t.append(f"\n  not removed under {display_path(f['path'])}: {f['reason']}", style="red")
+    known = sum(1 for f in r.files_failed if f.get("known"))
+    if known:
+        t.append(f"\n  ({known} of them failed before and have not changed, so they were not read again; "
+                 "\"Retry failed files\" in the command palette reads them)", style="dim")
     for f in r.files_skipped[:20]:
         t.append(f"\n  skipped {display_path(f['path'])}: {f['reason']}", style="dim")
     if len(r.files_skipped) > 20:

@@ -15,9 +15,11 @@ from typing import Iterator
 
 from assistant.types import GenerationRequest, ModelInfo
 
-__all__ = ["LlamaCppGenerator", "builtin_model_path", "check_gguf"]
+__all__ = ["LlamaCppGenerator", "builtin_model_path", "check_gguf", "trained_context"]
 
 _GGUF_MAGIC = b"GGUF"
+# GGUF value types -> struct formats of the fixed-size ones (8 = string, 9 = array)
+_GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 
 
 def _cache_dir() -> Path:
@@ -89,12 +91,58 @@ def check_gguf(path: Path) -> Path:
     return path
 
 
+def trained_context(path: Path) -> int | None:
+    """The context length the model was trained for (``ARCH.context_length`` in the GGUF header), or None.
+
+    Reads the header's key/value pairs up to that key (it comes before the large tokenizer arrays).
+    """
+    import struct
+
+    def take(f, fmt: str):
+        size = struct.calcsize("<" + fmt)
+        data = f.read(size)
+        if len(data) != size:
+            raise EOFError
+        return struct.unpack("<" + fmt, data)[0]
+
+    def skip(f, kind: int) -> None:
+        if kind in _GGUF_SCALARS:
+            f.seek(struct.calcsize(_GGUF_SCALARS[kind]), 1)
+        elif kind == 8:
+            f.seek(take(f, "Q"), 1)
+        elif kind == 9:
+            item, count = take(f, "I"), take(f, "Q")
+            for _ in range(count):
+                skip(f, item)
+        else:
+            raise ValueError(f"unknown GGUF value type {kind}")
+
+    try:
+        with path.open("rb") as f:
+            if f.read(4) != _GGUF_MAGIC or take(f, "I") < 2:
+                return None
+            take(f, "Q")  # tensors
+            for _ in range(take(f, "Q")):
+                key = f.read(take(f, "Q")).decode("utf-8", "replace")
+                kind = take(f, "I")
+                if key.endswith(".context_length") and kind in (4, 5, 10, 11):
+                    return int(take(f, _GGUF_SCALARS[kind]))
+                skip(f, kind)
+    except (OSError, EOFError, ValueError, struct.error):
+        return None
+    return None
+
+
 class LlamaCppGenerator:
     """Settings come from [generation] (model, n_ctx, threads) and [plugins.llamacpp]."""
 
     def __init__(self, *, model: str = "builtin", n_ctx: int = 4096, threads: int = 0, n_batch: int = 512):
         self.model_setting = model
         self.path = builtin_model_path() if model == "builtin" else check_gguf(Path(model).expanduser())
+        trained = trained_context(self.path)
+        if trained and n_ctx > trained:  # llama.cpp would allocate the KV cache for it, and be killed for memory
+            raise ValueError(f"generation.n_ctx = {n_ctx}: more than the {trained} tokens {self.path.name} "
+                             f"was trained for; set n_ctx to {trained} or less")
         self.n_ctx = n_ctx
         self.threads = threads or (os.cpu_count() or 2)
         self.n_batch = n_batch

@@ -4,6 +4,7 @@ The extracted text has one line per non-empty paragraph (a manual line break
 starts a new line) and one line per table row (the header row "a | b", then "a: 1 · b: 2"); ``start_line``
 counts lines of that text. Paragraphs styled "Title" or "Heading N" start
 sections. The title is the core-properties title, else the first Title paragraph.
+The ZIP container is checked before parsing (``open_zip_container``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import ClassVar
 
 from assistant.types import Document, ReaderError
 
-from ._common import empty, is_empty_file, row_with_headers, split_at_headings
+from ._common import empty, is_empty_file, open_zip_container, row_with_headers, split_at_headings
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.I)
 
@@ -51,11 +52,38 @@ def _table_lines(table) -> list[str]:
     return [" | ".join(rows[0])] + [row_with_headers(rows[0], r) for r in rows[1:]]
 
 
+def _what_failed(path: Path, error: Exception) -> str:
+    """The reason for a DOCX python-docx could not open, naming the part at fault: its own
+    message often does not ("unknown error" from lxml, a bare KeyError)."""
+    import zipfile
+
+    from lxml import etree
+
+    reason = str(error.args[0] if isinstance(error, KeyError) and error.args else error).strip() or type(error).__name__
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if not info.filename.endswith((".xml", ".rels")):
+                    continue
+                try:
+                    etree.fromstring(z.read(info))
+                except etree.XMLSyntaxError as e:
+                    detail = str(e).strip()
+                    if not detail or detail.lower().startswith("unknown error"):
+                        detail = "damaged XML (the parser gives no reason)"
+                    return f"{info.filename} cannot be parsed: {detail}"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        pass
+    if reason.lower().startswith("unknown error"):
+        return f"python-docx failed ({type(error).__name__}) without a reason"
+    return reason
+
+
 class DocxReader:
     suffixes: ClassVar[tuple[str, ...]] = (".docx",)
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, *, max_unzipped_mb: float = 512.0) -> None:
+        self.max_unzipped_mb = max_unzipped_mb
 
     def read(self, path: Path) -> Document:
         import docx
@@ -63,12 +91,13 @@ class DocxReader:
 
         if is_empty_file(path):
             return empty("docx")
+        open_zip_container(path, "DOCX", max_unzipped_mb=self.max_unzipped_mb)
         try:
             doc = docx.Document(str(path))
             blocks = list(doc.iter_inner_content())
             core_title = (doc.core_properties.title or "").strip()
         except Exception as e:
-            raise ReaderError(f"not a valid DOCX: {e or type(e).__name__}") from e
+            raise ReaderError(f"not a valid DOCX: {_what_failed(path, e)}") from e
         lines: list[str] = []
         headings: list[tuple[int, int, str]] = []
         first_title = None

@@ -6,7 +6,9 @@ subject; in an mbox, messages follow one another with a blank line between them
 and ``start_line`` counts lines of that whole extracted text. Attachments whose
 suffix another built-in reader handles are read by it and appended after their
 message as Sections with heading "attachment: NAME" (their lines and pages are
-those of the attachment itself).
+those of the attachment itself). An attachment left out (over
+``max_attachment_bytes``, or one its reader cannot read) is reported with
+``report_skipped``: the ingest lists it as skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from email.message import EmailMessage
 from pathlib import Path, PurePath
 from typing import ClassVar
 
-from assistant.types import Document, ReaderError, Section
+from assistant.types import Document, ReaderError, Section, report_skipped
 
 from ._common import decode_bytes, empty, is_empty_file, looks_binary, stack_blocks
 from .html_reader import html_to_lines
@@ -91,7 +93,7 @@ class EmailReader:
                     sections.append(section)
                     line = section.start_line + section.text.count("\n") + 2
                 if self.attachments:
-                    found, failed = self._attachments(msg, body_part, Path(tmp))
+                    found, failed = self._attachments(path, msg, body_part, Path(tmp))
                     sections.extend(found)
                     skipped += failed
         meta = {"file_type": "email", "messages": len(messages)}
@@ -99,7 +101,7 @@ class EmailReader:
             meta["attachments_skipped"] = skipped
         return Document(sections=sections, title=title, metadata=meta)
 
-    def _attachments(self, msg: EmailMessage, body_part, tmp: Path) -> tuple[list[Section], int]:
+    def _attachments(self, path: Path, msg: EmailMessage, body_part, tmp: Path) -> tuple[list[Section], int]:
         from . import reader_for_suffix
 
         sections, failed = [], 0
@@ -112,12 +114,15 @@ class EmailReader:
             try:
                 data = part.get_payload(decode=True) or b""
                 if len(data) > self.max_attachment_bytes:
-                    raise ReaderError("attachment too large")
+                    raise ReaderError(f"larger than the e-mail reader's max_attachment_bytes "
+                                      f"({len(data) / 1e6:.1f} MB > {self.max_attachment_bytes / 1e6:g} MB)")
                 target = tmp / f"{len(list(tmp.iterdir()))}-{name}"
                 target.write_bytes(data)
                 document = reader.read(target)
-            except Exception:
+            except Exception as e:
                 failed += 1
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                report_skipped(path, f"attachment {name!r} not read: {reason}")
                 continue
             label = f"attachment: {name}"
             for s in document.sections:

@@ -3,7 +3,8 @@
 ``heading`` is the chapter title (table of contents, else the chapter's first
 heading or <title>, else its file name). The text comes from ``html_to_lines``;
 chapters are laid out one after another with a blank line between them and
-``start_line`` counts lines of that whole extracted text.
+``start_line`` counts lines of that whole extracted text. The ZIP container is
+checked before parsing (``open_zip_container``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import ClassVar
 
 from assistant.types import Document, ReaderError
 
-from ._common import empty, is_empty_file, stack_blocks
+from ._common import empty, is_empty_file, open_zip_container, stack_blocks
 from .html_reader import html_to_lines
 
 
@@ -34,8 +35,8 @@ def _toc_titles(toc, out: dict[str, str]) -> dict[str, str]:
 class EpubReader:
     suffixes: ClassVar[tuple[str, ...]] = (".epub",)
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, *, max_unzipped_mb: float = 512.0) -> None:
+        self.max_unzipped_mb = max_unzipped_mb
 
     def read(self, path: Path) -> Document:
         import ebooklib
@@ -43,6 +44,7 @@ class EpubReader:
 
         if is_empty_file(path):
             return empty("epub")
+        open_zip_container(path, "EPUB", max_unzipped_mb=self.max_unzipped_mb)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -4,10 +4,17 @@ The extracted text has one line per block element (paragraph, list item, table
 row as "cell | cell", heading, ...), with blank lines dropped; ``start_line``
 counts lines of that text. The title comes from <title>, else the first <h1>.
 ``html_to_lines`` is shared with the EPUB and e-mail readers.
+
+Markup nested deeper than ``MAX_DEPTH`` elements (measured first with lxml's
+pull parser, in C, linear) is not given to BeautifulSoup, whose tree edits
+take time quadratic in the depth (issue 18: 20k nested tags took 103 s):
+its text is taken with the tags stripped instead, one line per block tag, so
+nothing is lost but the headings. Real pages nest a few dozen deep.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import warnings
 from pathlib import Path
@@ -27,6 +34,36 @@ _BLOCK = [
 ]  # fmt: skip
 _MARK = "\ue000"  # (private use) marks the start of a heading's text; removed from the input first
 _NON_TEXT = (Comment, Declaration, Doctype, ProcessingInstruction)
+MAX_DEPTH = 200
+_HIDDEN_BLOCK = re.compile(r"<(script|style|noscript|template|head|svg)\b.*?</\1\s*>", re.I | re.S)
+_BLOCK_TAG = re.compile(r"</?(?:%s|br|h[1-6])\b[^>]*>" % "|".join(_BLOCK), re.I)
+_ANY_TAG = re.compile(r"<[^>]*>|<!--.*?-->", re.S)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
+
+
+def _deeper_than(markup: str | bytes, limit: int) -> bool:
+    """True when elements nest more than ``limit`` deep (lxml's HTML parser, events only)."""
+    from lxml import etree
+
+    parser = etree.HTMLPullParser(events=("start", "end"))
+    depth = 0
+    for i in range(0, len(markup), 1 << 16):
+        parser.feed(markup[i : i + (1 << 16)])
+        for event, _ in parser.read_events():
+            depth += 1 if event == "start" else -1
+            if depth > limit:
+                return True
+    return False
+
+
+def _flat_lines(markup: str | bytes) -> tuple[str | None, list[str], list[tuple[int, int, str]]]:
+    """``html_to_lines`` for markup too deep for a tree: tags stripped, a line break at each block tag."""
+    text = markup.decode("utf-8", "replace") if isinstance(markup, bytes) else markup
+    m = _TITLE.search(text)
+    title = _clean(html.unescape(_ANY_TAG.sub("", m.group(1)))) if m else ""
+    text = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", _HIDDEN_BLOCK.sub("", text)))
+    lines = [_clean(line) for line in html.unescape(text).split("\n")]
+    return title or None, [line for line in lines if line], []
 
 
 def _clean(text: str) -> str:
@@ -35,6 +72,8 @@ def _clean(text: str) -> str:
 
 def html_to_lines(markup: str | bytes) -> tuple[str | None, list[str], list[tuple[int, int, str]]]:
     """(title, non-blank text lines, headings as (line index, level, text))."""
+    if _deeper_than(markup, MAX_DEPTH):
+        return _flat_lines(markup)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # XHTML parsed as HTML, markup-like text
         soup = BeautifulSoup(markup, "lxml")
