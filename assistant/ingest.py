@@ -35,7 +35,7 @@ from .reader_process import ReaderProcess
 from .removals import plan_removals
 from .repair import restore_vectors
 from .store import ChunkRow, FailureRow, FileRow, Store
-from .types import Document, progress_to, skips_to
+from .types import Document, progress_to, skips_renamed, skips_to
 
 __all__ = ["IngestReport", "IngestEvent", "Ingestor", "LibraryLocked", "NothingToIngest", "write_lock", "Exclusions"]
 
@@ -535,7 +535,7 @@ class Ingestor:
                 return _Failure(FailureRow(key, reason, content_hash, st.st_size, st.st_mtime_ns))
 
             try:
-                with progress_to(note or (lambda message: None)):
+                with progress_to(note or (lambda message: None)), skips_renamed(pinned.path, path):
                     if self._reading is not None:  # in a child process, stopped past ingest.file_timeout_s
                         doc = self._reading.read(reader, pinned.path)
                     else:

@@ -34,6 +34,7 @@ __all__ = [
     "progress_to",
     "report_skipped",
     "skips_to",
+    "skips_renamed",
 ]
 
 
@@ -87,6 +88,22 @@ def skips_to(callback: Callable[[str, str], None]) -> Iterator[None]:
         yield
     finally:
         _skipped.reset(token)
+
+
+@contextmanager
+def skips_renamed(read_as: str | Path, path: str | Path) -> Iterator[None]:
+    """``report_skipped`` calls that name ``read_as`` (the name a reader was given, e.g. a link to
+    the opened file) name ``path`` instead, for the callback already in place."""
+    outer = _skipped.get()
+    if outer is None:
+        yield
+        return
+
+    def renamed(p: str, reason: str) -> None:
+        outer(str(path) if p == str(read_as) else p, reason)
+
+    with skips_to(renamed):
+        yield
 
 
 @dataclass(frozen=True)
