@@ -181,7 +181,7 @@ def cmd_status(args) -> int:
         print(f"collections:    {listed}; * in use, --collection NAME picks one")
     print(f"config:         {st.config or '(built-in defaults)'}")
     print(f"folders:        {', '.join(st.folders)}")
-    print(f"embedding:      {st.embed_model}")
+    print(f"embedding:      {st.embedding_line()}")
     print(f"generator:      {st.generator} ({st.model})")
     if st.failures:
         print(f"failed files:   {len(st.failures)}")
@@ -314,27 +314,43 @@ def _cmd_eval(args) -> int:
     return cmd_eval(args, _library(args))
 
 
+# The errors whose message is meant for the user, by module: a command imports only what it
+# needs (`assistant --help` and `status` start in a fraction of a second), and an error of a
+# module that was never imported cannot have been raised.
+_USER_ERRORS = (
+    ("assistant.config", "ConfigError"),
+    ("assistant.library", "LibraryError"),
+    ("assistant.ingest", "LibraryLocked"),
+    ("assistant.plugins", "PluginError"),
+    ("assistant.store", "StoreError"),
+)
+
+
+def _for_the_user(e: Exception) -> bool:
+    return any(isinstance(e, getattr(sys.modules[m], name)) for m, name in _USER_ERRORS if m in sys.modules)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     argv = sys.argv[1:] if argv is None else argv
-    from .config import ConfigError, load_config
-    from .ingest import LibraryLocked
-    from .library import LibraryError
-    from .plugins import PluginError, PluginRegistry
-    from .store import StoreError
-
     try:
         builtin = ("ingest", "ask", "status", "search", "remove", "plugins", "eval", "serve", "mcp")
-        # plugin commands are looked up only when the command is not a built-in one
-        registry = PluginRegistry(load_config().plugins) if argv and argv[0] not in builtin else None
+        registry = None
+        if argv and argv[0] not in builtin:  # plugin commands are looked up only when it may be one
+            from .config import load_config
+            from .plugins import PluginRegistry
+
+            registry = PluginRegistry(load_config().plugins)
         args = build_parser(registry).parse_args(argv)
         if args.command is None:
             from .tui import run_tui
 
             return run_tui(collection=_collection(args))
         return args.func(args)
-    except (ConfigError, LibraryError, LibraryLocked, PluginError, StoreError) as e:
+    except Exception as e:
+        if not _for_the_user(e):
+            raise
         print(f"assistant: error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -10,17 +10,18 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from .answer import Answerer
 from .config import Config, load_config
-from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_lock
 from .keyword_index import GENERATION_KEY
 from .plugins import PluginRegistry
 from .retrieve import Filters, Retriever
-from .store import Store
+from .store import EMBED_BACKEND_KEY, Store
 from .conversation import Conversations, standalone_query
 from .types import Answer, Draft, Hit, Retrieved
+
+if TYPE_CHECKING:  # ingest and answer load with the first ingest or question: `status` never needs them
+    from .ingest import IngestEvent, IngestReport
 
 __all__ = ["Library", "LibraryError", "LibraryStatus", "CollectionInfo", "check_collection_name", "list_collections"]
 
@@ -60,6 +61,8 @@ class LibraryStatus:
     config: str | None
     folders: list[str]
     embed_model: str
+    embed_backend: str  # the embedding backend in use: "onnx" (int8) or "torch"
+    vectors_backend: str | None  # what made the stored vectors ("torch", "onnx", "onnx+torch"); None: not recorded
     generator: str
     model: str
     failures: list[dict[str, str]]
@@ -73,6 +76,18 @@ class LibraryStatus:
 
     def __getitem__(self, key: str):  # the dict it replaces, for callers not yet moved to attributes
         return getattr(self, key)
+
+    def embedding_line(self) -> str:
+        """The model, the backend in use, and what made the stored vectors when that differs."""
+        names = {"onnx": "ONNX int8", "torch": "torch"}
+        line = f"{self.embed_model}, {names.get(self.embed_backend, self.embed_backend)}"
+        built = self.vectors_backend
+        if self.chunks and built != self.embed_backend:
+            made = "not recorded (indexed before 2026-11-29)" if built is None else " and ".join(
+                names.get(b, b) for b in built.split("+"))
+            line += (f"; the stored vectors were made with {made}: the backends agree to cosine 0.99, so search "
+                     "works as it is (re-index into a fresh data folder to make them all alike)")
+        return line
 
 
 def update_in_progress(data_dir: Path) -> str | None:
@@ -209,6 +224,8 @@ class Library:
         missing = [str(p) for p in roots if not p.exists()]
         if missing:
             raise LibraryError(f"no such file or folder: {', '.join(missing)}")
+        from .ingest import Ingestor, NothingToIngest, write_lock
+
         with write_lock(self.config.data_dir, wait=wait_for_lock):
             ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
             try:
@@ -218,6 +235,8 @@ class Library:
 
     def remove(self, path: Path) -> tuple[int, int]:
         """Take a file or folder out of the library. Returns (files, chunks) removed."""
+        from .ingest import write_lock
+
         key = str(Path(path).expanduser().resolve())
         with write_lock(self.config.data_dir):
             files = self.store.files_under(key)
@@ -264,6 +283,8 @@ class Library:
         if self.config.answer.model == "verify":
             self.generator.info()  # loads the model: not part of the question's time
         self.warm_up_search()  # one-off set-up costs are not the question's time
+        from .answer import Answerer
+
         answerer = Answerer(self.config, self.retriever, self.embedder,
                             self.generator if self.config.answer.model == "verify" else None, self.store)
         yield from answerer.stream(question, standalone_query(question, history), top_k=top_k, mode=mode, filters=filters)
@@ -289,6 +310,8 @@ class Library:
             config=str(self.config.path) if self.config.path else None,
             folders=[str(p) for p in self.config.folders()],
             embed_model=self.store.meta("embed_model") or self.config.embedding.model,
+            embed_backend=self.config.embedding.backend,
+            vectors_backend=self.store.meta(EMBED_BACKEND_KEY) if counts["chunks"] else None,
             generator=gen.generator,
             model=gen.model,
             failures=self.store.failures(),

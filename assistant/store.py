@@ -20,22 +20,27 @@ next ingest, no gaps.
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .config import Config
-from .keyword_index import BUMP_GENERATION, KeywordIndex, analyze
+from .keyword_index import BUMP_GENERATION, LIBRARY_ID_KEY, KeywordIndex, analyze, generation_of
 from .types import Hit
+
+if TYPE_CHECKING:  # numpy loads with the first vector: `assistant status` never needs it
+    import numpy as np
 
 __all__ = ["Store", "ChunkRow", "StoreError", "analyze"]
 
 # 2: tokens in chunk_tokens, searched in memory (1 kept them in an FTS5 table, chunks_fts)
 SCHEMA_VERSION = 2
+
+
+EMBED_BACKEND_KEY = "embed_backend"  # in meta: the backends that made the stored vectors (see note_embed_backend)
 
 
 class StoreError(Exception):
@@ -117,12 +122,15 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         self._migrate()
-        self.keyword_index = KeywordIndex(self.db_path)
+        # the keyword index's snapshot (see keyword_index.py): private text, beside the state it is built from
+        self.keyword_index = KeywordIndex(self.db_path, self.dir / f"keyword-index{suffix}")
+        # one left by a process that died between a commit and its clean-up
+        self.keyword_index.discard_snapshots(keep=generation_of(self.db))
         self._vector_store = None
         self._collection = None
 
     def _migrate(self) -> None:
-        if self.meta("schema_version") == str(SCHEMA_VERSION):
+        if self.meta("schema_version") == str(SCHEMA_VERSION) and self.meta(LIBRARY_ID_KEY):
             return
         with self.transaction():  # another process may be opening the same library
             if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
@@ -131,6 +139,9 @@ class Store:
                 self.db.execute("DROP TABLE chunks_fts")
                 self.db.execute(BUMP_GENERATION)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
+            # a state file made anew (the old one deleted) restarts the generation counter: the
+            # keyword index's snapshot of the old one must not match it
+            self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (LIBRARY_ID_KEY, secrets.token_hex(8)))
 
     # --- Chroma ------------------------------------------------------------
 
@@ -189,6 +200,15 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def note_embed_backend(self, backend: str | None) -> None:
+        """Record the backend that embeds vectors into this library ("onnx", "torch"; both: "onnx+torch")."""
+        if not backend:
+            return
+        stored = self.meta(EMBED_BACKEND_KEY)
+        have = set(stored.split("+")) if stored else set()
+        if backend not in have:
+            self.set_meta(EMBED_BACKEND_KEY, "+".join(sorted(have | {backend})))
+
     def check_embed_model(self, name: str) -> None:
         stored = self.meta("embed_model")
         if stored is None:
@@ -206,6 +226,8 @@ class Store:
 
     def embeddings_for(self, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors already stored for these chunk texts, so no text is embedded twice."""
+        import numpy as np
+
         hashes = list(dict.fromkeys(text_hashes))
         by_id: dict[str, str] = {}
         for batch in _batches(hashes, 900):
@@ -247,6 +269,7 @@ class Store:
             ]
             for batch in _batches(nodes, 2000):
                 self.vector_store.add(batch)
+        self.keyword_index.discard_snapshots()  # and again after the commit (keyword_index.py)
         with self.transaction():
             self._delete_chunk_rows(paths)
             self._insert_chunks(chunks)
@@ -261,18 +284,21 @@ class Store:
             )
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
             self.db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in new_ids])
+        self.keyword_index.discard_snapshots()
         self._delete_vectors(stale)
         return len(set(new_ids) - set(old_ids)), len(stale)
 
     def remove_files(self, paths: Sequence[str]) -> int:
         """Take files out of the library entirely. Returns the number of chunks removed."""
         ids = self._chunk_ids_for(paths)
+        self.keyword_index.discard_snapshots()  # and again after the commit (keyword_index.py)
         with self.transaction():
             self.db.executemany("INSERT OR IGNORE INTO pending(id) VALUES (?)", [(i,) for i in ids])
             self._delete_chunk_rows(paths)
             self.db.execute(BUMP_GENERATION)
             self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
+        self.keyword_index.discard_snapshots()
         self._delete_vectors(ids)
         return len(ids)
 
