@@ -118,7 +118,10 @@ def _export(model_dir: Path, out: Path) -> None:
     """Export the Hugging Face encoder to ONNX (last_hidden_state), offline."""
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights" would interleave with the notices
+    hf_logging.set_verbosity_error()
     model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager")
     model.eval()
 
@@ -194,8 +197,8 @@ def ensure_exported(model_dir: Path, *, quantize: bool = True, notify: Callable[
             return want
         t0 = time.perf_counter()
         if notify:
-            notify(f"preparing the {'int8 ' if quantize else ''}ONNX embedding model from {Path(model_dir).name}, "
-                   f"offline, once (about 10-30 s); cached in {folder}")
+            notify(f"preparing the {'int8 ' if quantize else ''}ONNX version of the embedding model "
+                   f"(offline, once, about 10-30 s); cached in {folder}")
         if not fp32.is_file():
             _export(Path(model_dir), fp32)
         if quantize and not int8.is_file():
