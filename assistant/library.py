@@ -110,6 +110,16 @@ def update_in_progress(data_dir: Path) -> str | None:
     return text
 
 
+def _quietly(job: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            pass  # raised again where the part is used, with the user's error message
+
+    return run
+
+
 def list_collections(data_dir: Path) -> list[CollectionInfo]:
     """The collections stored in ``data_dir``, "default" first, then by name.
 
@@ -138,13 +148,22 @@ def list_collections(data_dir: Path) -> list[CollectionInfo]:
 class Library:
     def __init__(self, config: Config | None = None, *, registry: PluginRegistry | None = None, embedder=None, generator=None):
         self.config = config or load_config()
-        self.registry = registry or PluginRegistry(self.config.plugins)
+        self._registry = registry
         self._embedder = embedder
         self._generator = generator
         self._load_lock = threading.RLock()  # the TUI asks and ingests from worker threads
         self._query_warm = False
+        self._warm_parts = 0  # warm_up(): 1 = the search parts, 2 = and the LLM
 
     # --- parts, built on first use ---------------------------------------------
+
+    @property
+    def registry(self) -> PluginRegistry:
+        """The plugins, listed on first use: `assistant status` never reads the entry points."""
+        with self._load_lock:
+            if self._registry is None:
+                self._registry = PluginRegistry(self.config.plugins)
+            return self._registry
 
     @cached_property
     def store(self) -> Store:
@@ -229,9 +248,14 @@ class Library:
         with write_lock(self.config.data_dir, wait=wait_for_lock):
             ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
             try:
-                return ingestor.run(roots)
+                report = ingestor.run(roots)
             except NothingToIngest as e:
                 raise LibraryError(str(e)) from None
+        if report.chunks_added or report.chunks_removed:
+            # build the keyword index now and leave its snapshot on disk: the next one-shot
+            # `assistant ask` / `search` loads it instead of building it (0.2 s at 10k chunks, 2 s at 100k)
+            self.store.keyword_index.refresh()
+        return report
 
     def remove(self, path: Path) -> tuple[int, int]:
         """Take a file or folder out of the library. Returns (files, chunks) removed."""
@@ -255,8 +279,30 @@ class Library:
             self.store.keyword_index.refresh()
             self._query_warm = True
 
+    def warm_up(self, *, generator: bool) -> None:
+        """``warm_up_search`` with the vector store opened and (``generator``) the LLM loaded
+        beside it, in threads: the LLM loads in C with the interpreter free, so in a one-shot
+        `assistant ask` its load overlaps importing Chroma and loading the embedder instead
+        of following them (docs/benchmarks.md, "Starting fast"). A part that fails to load
+        there fails again, with its own error, where it is used."""
+        if self._warm_parts >= (2 if generator else 1):
+            return
+        jobs = [lambda: self.store.collection]
+        if generator:
+            jobs.append(lambda: self.generator.info())
+        threads = [threading.Thread(target=_quietly(job), daemon=True) for job in jobs]
+        for t in threads:
+            t.start()
+        try:
+            self.warm_up_search()
+        finally:
+            for t in threads:
+                t.join()
+        self._warm_parts = 2 if generator else 1
+
     def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
         self._require_index()
+        self.warm_up(generator=False)
         return self.retriever.search(query, top_k=top_k, mode=mode, filters=filters)[0]
 
     def _require_index(self) -> None:
@@ -280,9 +326,10 @@ class Library:
         if not question:
             raise LibraryError("the question is empty")
         self._require_index()
-        if self.config.answer.model == "verify":
-            self.generator.info()  # loads the model: not part of the question's time
-        self.warm_up_search()  # one-off set-up costs are not the question's time
+        verify = self.config.answer.model == "verify"
+        self.warm_up(generator=verify)  # one-off set-up costs are not the question's time
+        if verify:
+            self.generator.info()  # raises here if it could not be loaded
         from .answer import Answerer
 
         answerer = Answerer(self.config, self.retriever, self.embedder,
