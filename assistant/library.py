@@ -7,6 +7,7 @@ import os
 import re
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -110,6 +111,36 @@ def update_in_progress(data_dir: Path) -> str | None:
     return text
 
 
+class _QuestionGate:
+    """Questions being answered now, for an ingest in the same process to wait on between batches.
+
+    Two cores cannot embed a batch and read a prompt at once without both slowing down
+    several-fold (`bench/contention.py`): the user waiting for an answer goes first, and the
+    ingest loses only the time of the answers. An answer left unfinished (a client that
+    stopped reading) holds it back at most ``MAX_WAIT_S`` per batch."""
+
+    MAX_WAIT_S = 60.0
+
+    def __init__(self):
+        self._count = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def answering(self):
+        with self._cond:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify_all()
+
+    def wait_until_none(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._count == 0, timeout=self.MAX_WAIT_S)
+
+
 def _quietly(job: Callable[[], object]) -> Callable[[], None]:
     def run() -> None:
         try:
@@ -154,6 +185,7 @@ class Library:
         self._load_lock = threading.RLock()  # the TUI asks and ingests from worker threads
         self._query_warm = False
         self._warm_parts = 0  # warm_up(): 1 = the search parts, 2 = and the LLM
+        self._questions = _QuestionGate()  # an ingest in this process waits between batches while one is answered
 
     # --- parts, built on first use ---------------------------------------------
 
@@ -184,7 +216,9 @@ class Library:
         """This library (settings, plugins, the models it has loaded) over the collection ``name``."""
         check_collection_name(name)
         config = dataclasses.replace(self.config, library=dataclasses.replace(self.config.library, collection=name))
-        return Library(config, registry=self.registry, embedder=self._embedder, generator=self._generator)
+        other = Library(config, registry=self.registry, embedder=self._embedder, generator=self._generator)
+        other._questions = self._questions  # the same cores: a question in one holds back an ingest in the other
+        return other
 
     @property
     def embedder(self):
@@ -245,8 +279,14 @@ class Library:
             raise LibraryError(f"no such file or folder: {', '.join(missing)}")
         from .ingest import Ingestor, NothingToIngest, write_lock
 
+        def events(ev: IngestEvent) -> None:
+            if ev.kind == "embedded":  # after each batch: a question being answered goes first
+                self._questions.wait_until_none()
+            if on_event is not None:
+                on_event(ev)
+
         with write_lock(self.config.data_dir, wait=wait_for_lock):
-            ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
+            ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=events)
             try:
                 report = ingestor.run(roots)
             except NothingToIngest as e:
@@ -334,7 +374,9 @@ class Library:
 
         answerer = Answerer(self.config, self.retriever, self.embedder,
                             self.generator if self.config.answer.model == "verify" else None, self.store)
-        yield from answerer.stream(question, standalone_query(question, history), top_k=top_k, mode=mode, filters=filters)
+        with self._questions.answering():
+            yield from answerer.stream(question, standalone_query(question, history), top_k=top_k, mode=mode,
+                                       filters=filters)
 
     def ask(self, question: str, **kw) -> Answer:
         """``ask_stream`` run to the end: the checked Answer."""

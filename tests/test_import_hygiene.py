@@ -69,7 +69,7 @@ def _loaded_after(argv: list[str], env: dict[str, str] | None = None) -> subproc
         "    except SystemExit as e:\n"
         "        rc = e.code\n"
         f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
-        "print(rc, ' '.join(heavy) or '-', len(out.getvalue()))\n"
+        "print(rc, ','.join(heavy) or '-', len(out.getvalue()))\n"
     )
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})

@@ -92,11 +92,13 @@ def check_gguf(path: Path) -> Path:
 class LlamaCppGenerator:
     """Settings come from [generation] (model, n_ctx, threads) and [plugins.llamacpp]."""
 
-    def __init__(self, *, model: str = "builtin", n_ctx: int = 4096, threads: int = 0, n_batch: int = 512):
+    def __init__(self, *, model: str = "builtin", n_ctx: int = 4096, threads: int = 0, n_batch: int = 512,
+                 threads_batch: int = 0):
         self.model_setting = model
         self.path = builtin_model_path() if model == "builtin" else check_gguf(Path(model).expanduser())
         self.n_ctx = n_ctx
         self.threads = threads or (os.cpu_count() or 2)
+        self.threads_batch = threads_batch or self.threads  # reading the prompt (0: as threads)
         self.n_batch = n_batch
         self._llm = None
 
@@ -111,6 +113,7 @@ class LlamaCppGenerator:
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
                 n_threads=self.threads,
+                n_threads_batch=self.threads_batch,
                 n_batch=self.n_batch,
                 verbose=False,
             )
