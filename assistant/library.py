@@ -320,24 +320,27 @@ class Library:
             self._query_warm = True
 
     def warm_up(self, *, generator: bool) -> None:
-        """``warm_up_search`` with the vector store opened and (``generator``) the LLM loaded
-        beside it, in threads: the LLM loads in C with the interpreter free, so in a one-shot
-        `assistant ask` its load overlaps importing Chroma and loading the embedder instead
-        of following them (docs/benchmarks.md, "Starting fast"). A part that fails to load
-        there fails again, with its own error, where it is used."""
+        """``warm_up_search`` and the vector store opened; with ``generator`` the LLM loads in a
+        thread meanwhile: it loads in C with the interpreter free, so in a one-shot `assistant
+        ask` its load overlaps loading the embedder and the keyword index instead of following
+        them (docs/benchmarks.md, "Starting fast"). A part that fails to load there fails again,
+        with its own error, where it is used."""
         if self._warm_parts >= (2 if generator else 1):
             return
-        jobs = [lambda: self.store.collection]
+        # imports first, in this thread: two threads importing the same package with import
+        # cycles (numpy) can get a half-initialised module; the LLM thread imports only its own
+        import numpy  # noqa: F401
+
+        self.store.collection  # chromadb: an import in Python, nothing to overlap
+        loader = None
         if generator:
-            jobs.append(lambda: self.generator.info())
-        threads = [threading.Thread(target=_quietly(job), daemon=True) for job in jobs]
-        for t in threads:
-            t.start()
+            loader = threading.Thread(target=_quietly(lambda: self.generator.info()), daemon=True)
+            loader.start()
         try:
             self.warm_up_search()
         finally:
-            for t in threads:
-                t.join()
+            if loader is not None:
+                loader.join()
         self._warm_parts = 2 if generator else 1
 
     def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
