@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 import tomllib
 import types
 import typing
@@ -348,6 +347,8 @@ def update_config_file(path: Path, updates: Mapping[str, Any]) -> Config:
         raise ConfigError(message) from None
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    import secrets  # here: every command imports this module, few write the file
+
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8", newline="") as f:  # "x": the umask sets a new file's mode
