@@ -220,8 +220,8 @@ def main() -> None:
             ingest = f"{c['ingest_chunks_per_s']:.1f}" if "ingest_chunks_per_s" in c else ""
             print(f"  {label:<34}{c['ours_first']:>14.2f}{c['raw_first']:>8.2f}{c['ours_first'] / c['raw_first']:>7.2f}"
                   f"{c['ours_first'] / a['ours_first']:>7.2f}{c['ours_rate']:>8.1f}{c['raw_rate']:>8.1f}"
-                  f"{prompt_rate:>13.0f}{ingest:>12}")
-        print(f"  prompt tokens (median): {res['a']['prompt_tokens']:.0f}")
+                  f"{prompt_rate:>13.0f}{ingest:>12}", flush=True)
+        print(f"  prompt tokens (median): {res['a']['prompt_tokens']:.0f}", flush=True)
     print("\n" + json.dumps(rows))
 
 
