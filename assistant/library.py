@@ -345,7 +345,6 @@ class Library:
 
     def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
         self._require_index()
-        self.warm_up(generator=False)
         return self.retriever.search(query, top_k=top_k, mode=mode, filters=filters)[0]
 
     def _require_index(self) -> None:
