@@ -45,7 +45,7 @@ QUESTIONS = [
 
 # name: (environment, [generation] threads, threads_batch, [embedding] threads, question gate on)
 SETTINGS = {
-    "today": ({}, 0, 0, 0, False),  # before this bench: 2 threads everywhere, ingest never waits
+    "today": ({}, 0, 0, 0, False),  # before this bench: 2 threads everywhere, OpenMP's default wait, ingest never waits
     "gate": ({}, 0, 0, 0, True),  # the ingest in the process waits between batches while a question is answered
     "gate-passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, 0, 0, 0, True),
     "gate-1thread": ({}, 1, 1, 0, True),
@@ -61,6 +61,8 @@ class _Stop(Exception):
 def worker(args) -> None:
     env_name = args.worker
     _, threads, threads_batch, embed_threads, gate = SETTINGS[env_name]
+    # first, before the generator plugin sets its default OMP_WAIT_POLICY (PASSIVE): OpenMP reads
+    # it once, when llama.cpp loads, so a setting without it in its environment gets OpenMP's default
     from llama_cpp import Llama
 
     from assistant.config import load_config

@@ -124,3 +124,21 @@ def test_search_loads_neither_the_llm_nor_torch(docs):
     assert "onnxruntime" in loaded  # (the check reads what was loaded)
     for module in ("llama_cpp", "torch", "sentence_transformers", "transformers", "textual"):
         assert module not in loaded, f"`assistant search` loaded {module}"
+
+
+@pytest.mark.parametrize("preset,expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_llama_cpp_loads_with_openmp_threads_that_sleep_at_barriers(preset, expected):
+    """OMP_WAIT_POLICY is read once, when llama.cpp's library loads: the generator sets PASSIVE
+    before its first import (a user's own setting wins)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = ("import os, sys; import assistant_llamacpp as p; assert 'llama_cpp' not in sys.modules\n"
+            "p._llama_cpp(); assert 'llama_cpp' in sys.modules; print(os.environ['OMP_WAIT_POLICY'])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == expected

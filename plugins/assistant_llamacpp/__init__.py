@@ -61,13 +61,29 @@ def builtin_model_path() -> Path:
 
 _LOG_CALLBACK = None
 
+# llama.cpp's CPU threads are OpenMP threads. With OpenMP's default wait policy each one spins at
+# every barrier; when anything else wants the cores (an ingest, a browser, another engineer's
+# build) the spinning threads take turns with it and the model crawls: `bench/contention.py`,
+# load average ~6.5 on 2 cores, first token 8.8 s and 1.6 tokens/s by default against 1.1 s and
+# 16.7 tokens/s with PASSIVE (docs/benchmarks.md, "Busy machines"). The runtime reads it once,
+# when llama.cpp's library loads: set before the first import; a value the user set is kept.
+OMP_WAIT_POLICY = "PASSIVE"
+
+
+def _llama_cpp():
+    """The llama_cpp module, imported with the OpenMP wait policy above."""
+    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
+    import llama_cpp
+
+    return llama_cpp
+
 
 def _quiet_llama_log() -> None:
     """llama.cpp logs to stderr even with verbose=False; keep only errors."""
     global _LOG_CALLBACK
     if _LOG_CALLBACK is not None:
         return
-    import llama_cpp
+    llama_cpp = _llama_cpp()
 
     @llama_cpp.llama_log_callback
     def _log(level, text, user_data):
@@ -105,8 +121,7 @@ class LlamaCppGenerator:
     @property
     def llm(self):
         if self._llm is None:
-            from llama_cpp import Llama
-
+            Llama = _llama_cpp().Llama
             _quiet_llama_log()
 
             self._llm = Llama(
