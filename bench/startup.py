@@ -131,6 +131,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     env = {**os.environ, "ASSISTANT_DATA_DIR": str(tmp / "data"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what the assistant's generator sets: the raw side gets it too
     config = tmp / "config.toml"
     config.write_text("[generation]\nmax_tokens = 1\n")  # ask ends at the first token
     env["ASSISTANT_CONFIG"] = str(config)
