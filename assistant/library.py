@@ -8,22 +8,22 @@ import re
 import sqlite3
 import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from .answer import Answerer
 from .config import COLLECTION_NAME, Config, load_config
-from .ingest import IngestEvent, IngestReport, Ingestor, NothingToIngest, write_lock
 from .keyword_index import GENERATION_KEY
 from .plugins import PluginRegistry
 from .retrieve import Filters, Retriever
-from .store import Store, StoreWarning
+from .store import EMBED_BACKEND_KEY, Store, StoreWarning
 from .conversation import Conversations, standalone_query
 from .types import Answer, Draft, Hit, Retrieved
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # ingest and answer load with the first ingest or question: `status` never needs them
+    from .ingest import IngestEvent, IngestReport
     from .repair import RepairReport
 
 __all__ = ["Library", "LibraryError", "LibraryStatus", "CollectionInfo", "check_collection_name", "list_collections"]
@@ -62,6 +62,8 @@ class LibraryStatus:
     config: str | None
     folders: list[str]
     embed_model: str
+    embed_backend: str  # the embedding backend in use: "onnx" (int8) or "torch"
+    vectors_backend: str | None  # what made the stored vectors ("torch", "onnx", "onnx+torch"); None: not recorded
     generator: str
     model: str
     failures: list[dict[str, str]]
@@ -75,6 +77,18 @@ class LibraryStatus:
 
     def __getitem__(self, key: str):  # the dict it replaces, for callers not yet moved to attributes
         return getattr(self, key)
+
+    def embedding_line(self) -> str:
+        """The model, the backend in use, and what made the stored vectors when that differs."""
+        names = {"onnx": "ONNX int8", "torch": "torch"}
+        line = f"{self.embed_model}, {names.get(self.embed_backend, self.embed_backend)}"
+        built = self.vectors_backend
+        if self.chunks and built != self.embed_backend:
+            made = "not recorded (indexed before 2026-11-29)" if built is None else " and ".join(
+                names.get(b, b) for b in built.split("+"))
+            line += (f"; the stored vectors were made with {made}: the backends agree to cosine 0.99, so search "
+                     "works as it is (re-index into a fresh data folder to make them all alike)")
+        return line
 
 
 def update_in_progress(data_dir: Path) -> str | None:
@@ -95,6 +109,46 @@ def update_in_progress(data_dir: Path) -> str | None:
     except OSError:
         pass
     return text
+
+
+class _QuestionGate:
+    """Questions being answered now, for an ingest in the same process to wait on between batches.
+
+    Two cores cannot embed a batch and read a prompt at once without both slowing down
+    several-fold (`bench/contention.py`): the user waiting for an answer goes first, and the
+    ingest loses only the time of the answers. An answer left unfinished (a client that
+    stopped reading) holds it back at most ``MAX_WAIT_S`` per batch."""
+
+    MAX_WAIT_S = 60.0
+
+    def __init__(self):
+        self._count = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def answering(self):
+        with self._cond:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify_all()
+
+    def wait_until_none(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._count == 0, timeout=self.MAX_WAIT_S)
+
+
+def _quietly(job: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            pass  # raised again where the part is used, with the user's error message
+
+    return run
 
 
 def list_collections(data_dir: Path) -> list[CollectionInfo]:
@@ -140,14 +194,24 @@ def _check_request(what: str, text: str, top_k: int | None) -> str:
 class Library:
     def __init__(self, config: Config | None = None, *, registry: PluginRegistry | None = None, embedder=None, generator=None):
         self.config = config or load_config()
-        self.registry = registry or PluginRegistry(self.config.plugins)
+        self._registry = registry
         self._embedder = embedder
         self._generator = generator
         self._load_lock = threading.RLock()  # the TUI asks and ingests from worker threads
         self._query_warm = False
         self._warned_health = False
+        self._warm_parts = 0  # warm_up(): 1 = the search parts, 2 = and the LLM
+        self._questions = _QuestionGate()  # an ingest in this process waits between batches while one is answered
 
     # --- parts, built on first use ---------------------------------------------
+
+    @property
+    def registry(self) -> PluginRegistry:
+        """The plugins, listed on first use: `assistant status` never reads the entry points."""
+        with self._load_lock:
+            if self._registry is None:
+                self._registry = PluginRegistry(self.config.plugins)
+            return self._registry
 
     @cached_property
     def store(self) -> Store:
@@ -168,7 +232,9 @@ class Library:
         """This library (settings, plugins, the models it has loaded) over the collection ``name``."""
         check_collection_name(name)
         config = dataclasses.replace(self.config, library=dataclasses.replace(self.config.library, collection=name))
-        return Library(config, registry=self.registry, embedder=self._embedder, generator=self._generator)
+        other = Library(config, registry=self.registry, embedder=self._embedder, generator=self._generator)
+        other._questions = self._questions  # the same cores: a question in one holds back an ingest in the other
+        return other
 
     @property
     def embedder(self):
@@ -232,18 +298,33 @@ class Library:
         missing = [str(p) for p in roots if not p.exists()]
         if missing:
             raise LibraryError(f"no such file or folder: {', '.join(missing)}")
+        from .ingest import Ingestor, NothingToIngest, write_lock
+
+        def events(ev: IngestEvent) -> None:
+            if ev.kind == "embedded":  # after each batch: a question being answered goes first
+                self._questions.wait_until_none()
+            if on_event is not None:
+                on_event(ev)
+
         with write_lock(self.config.data_dir, wait=wait_for_lock):
-            ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=on_event)
+            ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=events)
             try:
-                return ingestor.run(roots, confirm_prune=confirm_prune, retry_failed=retry_failed)
+                report = ingestor.run(roots, confirm_prune=confirm_prune, retry_failed=retry_failed)
             except NothingToIngest as e:
                 raise LibraryError(str(e)) from None
+        if report.chunks_added or report.chunks_removed:
+            # build the keyword index now and leave its snapshot on disk: the next one-shot
+            # `assistant ask` / `search` loads it instead of building it (0.2 s at 10k chunks, 2 s at 100k)
+            self.store.keyword_index.refresh()
+        return report
 
     def remove(self, path: str | Path) -> tuple[int, int]:
         """Take a file or folder out of the library. Returns (files, chunks) removed.
 
         An empty path is refused: ``Path("")`` is the current folder, and a slip of a
         script (``remove "$UNSET"``) must not take out everything below it."""
+        from .ingest import write_lock
+
         if not str(path).strip():
             raise LibraryError("remove: the path is empty; name the file or folder to take out of the library")
         key = str(Path(path).expanduser().resolve())
@@ -258,6 +339,7 @@ class Library:
 
     def repair(self) -> "RepairReport":
         """Make the vector store agree with the stored text again (see assistant/repair.py)."""
+        from .ingest import write_lock
         from .repair import RepairReport, is_damaged_state, repair_store, set_aside
         from .store import StoreError, state_file
 
@@ -282,6 +364,30 @@ class Library:
             self.embedder.embed_query("warm-up")
             self.store.keyword_index.refresh()
             self._query_warm = True
+
+    def warm_up(self, *, generator: bool) -> None:
+        """``warm_up_search`` and the vector store opened; with ``generator`` the LLM loads in a
+        thread meanwhile: it loads in C with the interpreter free, so in a one-shot `assistant
+        ask` its load overlaps loading the embedder and the keyword index instead of following
+        them (docs/benchmarks.md, "Starting fast"). A part that fails to load there fails again,
+        with its own error, where it is used."""
+        if self._warm_parts >= (2 if generator else 1):
+            return
+        # imports first, in this thread: two threads importing the same package with import
+        # cycles (numpy) can get a half-initialised module; the LLM thread imports only its own
+        import numpy  # noqa: F401
+
+        self.store.collection  # chromadb: an import in Python, nothing to overlap
+        loader = None
+        if generator:
+            loader = threading.Thread(target=_quietly(lambda: self.generator.info()), daemon=True)
+            loader.start()
+        try:
+            self.warm_up_search()
+        finally:
+            if loader is not None:
+                loader.join()
+        self._warm_parts = 2 if generator else 1
 
     def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
         _check_request("query", query, top_k)
@@ -312,12 +418,17 @@ class Library:
         the conversation; a follow-up is made standalone for retrieval."""
         question = _check_request("question", question, top_k)
         self._require_index()
-        if self.config.answer.model == "verify":
-            self.generator.info()  # loads the model: not part of the question's time
-        self.warm_up_search()  # one-off set-up costs are not the question's time
+        verify = self.config.answer.model == "verify"
+        self.warm_up(generator=verify)  # one-off set-up costs are not the question's time
+        if verify:
+            self.generator.info()  # raises here if it could not be loaded
+        from .answer import Answerer
+
         answerer = Answerer(self.config, self.retriever, self.embedder,
                             self.generator if self.config.answer.model == "verify" else None, self.store)
-        yield from answerer.stream(question, standalone_query(question, history), top_k=top_k, mode=mode, filters=filters)
+        with self._questions.answering():
+            yield from answerer.stream(question, standalone_query(question, history), top_k=top_k, mode=mode,
+                                       filters=filters)
 
     def ask(self, question: str, **kw) -> Answer:
         """``ask_stream`` run to the end: the checked Answer."""
@@ -340,6 +451,8 @@ class Library:
             config=str(self.config.path) if self.config.path else None,
             folders=[str(p) for p in self.config.folders()],
             embed_model=self.store.meta("embed_model") or self.config.embedding.model,
+            embed_backend=self.config.embedding.backend,
+            vectors_backend=self.store.meta(EMBED_BACKEND_KEY) if counts["chunks"] else None,
             generator=gen.generator,
             model=gen.model,
             failures=self.store.failures(),

@@ -25,8 +25,11 @@ mtime of its weight files, and the export recipe version, so a changed model or
 recipe gets a fresh export. Files are written to a temporary name and moved into
 place with ``os.replace``; a lock file keeps two processes from exporting at once.
 
-Encoding mirrors sentence-transformers: tokenize with the model's tokenizer
-(truncated to ``max_seq_length``), batch texts of similar length together
+Encoding mirrors sentence-transformers: tokenize with the model's fast tokenizer
+(its ``tokenizer.json`` through the ``tokenizers`` library, the very object
+transformers would wrap; truncated to ``max_seq_length``; transformers, and with
+it torch, is imported only for a model folder without ``tokenizer.json`` and for
+the one-time export), batch texts of similar length together
 (sorted by token count, longest first), pool as ``1_Pooling/config.json`` says
 (mean over the attention mask for all-MiniLM-L6-v2), L2-normalise.
 """
@@ -36,11 +39,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -113,7 +118,10 @@ def _export(model_dir: Path, out: Path) -> None:
     """Export the Hugging Face encoder to ONNX (last_hidden_state), offline."""
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights" would interleave with the notices
+    hf_logging.set_verbosity_error()
     model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager")
     model.eval()
 
@@ -169,8 +177,15 @@ def _quantize(src: Path, out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def ensure_exported(model_dir: Path, *, quantize: bool = True) -> Path:
-    """The ONNX file for ``model_dir`` (int8 unless ``quantize=False``), exporting it on first use."""
+def _to_stderr(message: str) -> None:
+    print(f"assistant: {message}", file=sys.stderr, flush=True)
+
+
+def ensure_exported(model_dir: Path, *, quantize: bool = True, notify: Callable[[str], None] | None = _to_stderr) -> Path:
+    """The ONNX file for ``model_dir`` (int8 unless ``quantize=False``), exporting it on first use.
+
+    The export is one-time work of several seconds (torch loads): ``notify`` is told when it
+    starts and ends, so a first ``assistant ingest`` or ``ask`` does not seem to hang."""
     folder = onnx_cache_dir(model_dir)
     fp32 = folder / "model.onnx"
     int8 = folder / "model.int8.onnx"
@@ -178,6 +193,12 @@ def ensure_exported(model_dir: Path, *, quantize: bool = True) -> Path:
     if want.is_file():
         return want
     with _locked(folder):
+        if want.is_file():  # another process exported it while this one waited for the lock
+            return want
+        t0 = time.perf_counter()
+        if notify:
+            notify(f"preparing the {'int8 ' if quantize else ''}ONNX version of the embedding model "
+                   f"(offline, once, about 10-30 s); cached in {folder}")
         if not fp32.is_file():
             _export(Path(model_dir), fp32)
         if quantize and not int8.is_file():
@@ -185,7 +206,40 @@ def ensure_exported(model_dir: Path, *, quantize: bool = True) -> Path:
         (folder / "source.json").write_text(
             json.dumps({"model_dir": str(Path(model_dir).resolve()), "recipe": RECIPE}, indent=1)
         )
+        if notify:
+            notify(f"ONNX embedding model ready in {time.perf_counter() - t0:.0f} s")
     return want
+
+
+def _tokenizer(model_dir: Path, max_length: int):
+    """(texts -> (token ids per text, token type ids per text or None), pad id).
+
+    The fast tokenizer's own file when the folder has one: loading it takes ~0.2 s, where
+    transformers' ``AutoTokenizer`` imports torch first (seconds on a cold start)."""
+    file = model_dir / "tokenizer.json"
+    if file.is_file():
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(file))
+        pad = tok.padding["pad_id"] if tok.padding else tok.token_to_id("[PAD]") or 0
+        tok.no_padding()  # the file may ask for fixed-length padding (MiniLM's: 128); batches pad here
+        tok.enable_truncation(max_length)
+
+        def encode(texts: list[str]):
+            enc = tok.encode_batch(texts)
+            return [e.ids for e in enc], [e.type_ids for e in enc]
+
+        return encode, pad
+
+    from transformers import AutoTokenizer
+
+    hf = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+
+    def encode_hf(texts: list[str]):
+        out = hf(texts, truncation=True, max_length=max_length, padding=False, return_attention_mask=False)
+        return out["input_ids"], out.get("token_type_ids")
+
+    return encode_hf, hf.pad_token_id or 0
 
 
 def _pooling_config(model_dir: Path) -> tuple[str, bool]:
@@ -216,19 +270,19 @@ class OnnxSentenceEncoder:
     """Sentence embeddings from an int8 ONNX export of a local sentence-transformers model."""
 
     def __init__(
-        self, model_dir: Path, max_seq_length: int = 256, *, threads: int = 0, quantize: bool = True
+        self, model_dir: Path, max_seq_length: int = 256, *, threads: int = 0, quantize: bool = True,
+        notify: Callable[[str], None] | None = _to_stderr,
     ):
-        import onnxruntime as ort
-        from transformers import AutoTokenizer
-
         self.model_dir = Path(model_dir)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
         cfg = json.loads((self.model_dir / "config.json").read_text())
         self._dim = int(cfg.get("hidden_size") or cfg.get("d_model"))
         limit = int(cfg.get("max_position_embeddings") or max_seq_length)
         self.max_seq_length = min(int(max_seq_length), limit)
+        self._tokenize, self._pad_id = _tokenizer(self.model_dir, self.max_seq_length)
         self.pooling, self._normalize_always = _pooling_config(self.model_dir)
-        self.onnx_path = ensure_exported(self.model_dir, quantize=quantize)
+        self.onnx_path = ensure_exported(self.model_dir, quantize=quantize, notify=notify)
+
+        import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads if threads and threads > 0 else physical_cores()
@@ -259,14 +313,10 @@ class OnnxSentenceEncoder:
         texts = [sentences] if single else list(sentences)
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         if texts:
-            tok = self.tokenizer(
-                texts, truncation=True, max_length=self.max_seq_length, padding=False, return_attention_mask=False
-            )
-            ids_list = tok["input_ids"]
-            types_list = tok.get("token_type_ids")
+            ids_list, types_list = self._tokenize(texts)
             lengths = np.fromiter((len(x) for x in ids_list), dtype=np.int64, count=len(ids_list))
             order = np.argsort(-lengths, kind="stable")  # longest first, like sentence-transformers
-            pad = self.tokenizer.pad_token_id or 0
+            pad = self._pad_id
             for start in range(0, len(texts), max(1, int(batch_size))):
                 idx = order[start : start + batch_size]
                 width = int(lengths[idx].max())

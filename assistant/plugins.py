@@ -110,11 +110,20 @@ class PluginRegistry:
         self._warn = warn or (lambda msg: print(msg, file=sys.stderr))
         self._loaded: dict[tuple[str, str], Any] = {}
         self.infos: list[PluginInfo] = []
+        # one scan of the installed distributions for all groups (each entry_points(group=...) call
+        # reads them all again), and each distribution's metadata parsed once: every command pays this
+        every = entry_points()
+        dists: dict[int, tuple[str, str]] = {}
         for short, group in GROUPS.items():
             by_name: dict[str, list[PluginInfo]] = {}
-            for ep in entry_points(group=group):
-                dist = ep.dist.name if ep.dist else "unknown"
-                version = ep.dist.version if ep.dist else ""
+            for ep in every.select(group=group):
+                if ep.dist is None:
+                    dist, version = "unknown", ""
+                else:
+                    if id(ep.dist) not in dists:
+                        meta = ep.dist.metadata
+                        dists[id(ep.dist)] = (meta["Name"], meta["Version"])
+                    dist, version = dists[id(ep.dist)]
                 info = PluginInfo(short, ep.name, dist, version, ep, status="not loaded")
                 by_name.setdefault(ep.name, []).append(info)
             for name, infos in sorted(by_name.items()):

@@ -21,25 +21,30 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .config import Config
 from .datadir import private_dir
 from .faults import state_fault, vector_fault
-from .keyword_index import BUMP_GENERATION, KeywordIndex, analyze
+from .keyword_index import BUMP_GENERATION, LIBRARY_ID_KEY, KeywordIndex, analyze, generation_of
 from .types import Hit
+
+if TYPE_CHECKING:  # numpy loads with the first vector: `assistant status` never needs it
+    import numpy as np
 
 __all__ = ["Store", "ChunkRow", "FileRow", "FailureRow", "Health", "StoreError", "StoreWarning", "analyze", "state_file"]
 
 # 2: tokens in chunk_tokens, searched in memory (1 kept them in an FTS5 table, chunks_fts)
 # 3: failures remember the failed file's content hash, size and mtime (retried only when it changes)
 SCHEMA_VERSION = 3
+
+
+EMBED_BACKEND_KEY = "embed_backend"  # in meta: the backends that made the stored vectors (see note_embed_backend)
 
 
 class StoreError(Exception):
@@ -178,14 +183,18 @@ class Store:
             raise StoreError(state_fault(self.db_path, e)) from e
         if self.meta("secure_delete") is None and self.db.execute("PRAGMA freelist_count").fetchone()[0] == 0:
             self.set_meta("secure_delete", "on")  # no free page to hold old text: no VACUUM needed (erase_deleted)
-        self.keyword_index = KeywordIndex(self.db_path)
+        # the keyword index's snapshot (see keyword_index.py): private text, beside the state it is built from
+        suffix = "" if self.collection_name == "default" else f"-{self.collection_name}"
+        self.keyword_index = KeywordIndex(self.db_path, self.dir / f"keyword-index{suffix}")
+        # one left by a process that died between a commit and its clean-up
+        self.keyword_index.discard_snapshots(keep=generation_of(self.db))
         self._vector_store = None
         self._collection = None
         self.health: Health | None = None  # set when the collection is opened (check())
         self.chroma_recreated = False  # reset_collection had to start chroma/ afresh
 
     def _migrate(self) -> None:
-        if self.meta("schema_version") == str(SCHEMA_VERSION):
+        if self.meta("schema_version") == str(SCHEMA_VERSION) and self.meta(LIBRARY_ID_KEY):
             return
         with self.transaction():  # another process may be opening the same library
             if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_fts'").fetchone():
@@ -198,6 +207,9 @@ class Store:
                 if column.split()[0] not in have:
                     self.db.execute(f"ALTER TABLE failures ADD COLUMN {column}")
             self.set_meta("schema_version", str(SCHEMA_VERSION))
+            # a state file made anew (the old one deleted) restarts the generation counter: the
+            # keyword index's snapshot of the old one must not match it
+            self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (LIBRARY_ID_KEY, secrets.token_hex(8)))
 
     # --- Chroma ------------------------------------------------------------
 
@@ -337,6 +349,15 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def note_embed_backend(self, backend: str | None) -> None:
+        """Record the backend that embeds vectors into this library ("onnx", "torch"; both: "onnx+torch")."""
+        if not backend:
+            return
+        stored = self.meta(EMBED_BACKEND_KEY)
+        have = set(stored.split("+")) if stored else set()
+        if backend not in have:
+            self.set_meta(EMBED_BACKEND_KEY, "+".join(sorted(have | {backend})))
+
     def check_embed_model(self, name: str) -> None:
         stored = self.meta("embed_model")
         if stored is None:
@@ -354,6 +375,8 @@ class Store:
 
     def embeddings_for(self, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors already stored for these chunk texts, so no text is embedded twice."""
+        import numpy as np
+
         hashes = list(dict.fromkeys(text_hashes))
         by_id: dict[str, str] = {}
         for batch in _batches(hashes, 900):
@@ -382,6 +405,7 @@ class Store:
         with self.transaction():
             self.db.executemany("INSERT OR IGNORE INTO pending(id) VALUES (?)", [(i,) for i in new_ids + stale])
         self._add_vectors(chunks, vectors, file_types)
+        self.keyword_index.discard_snapshots()  # and again after the commit (keyword_index.py)
         with self.transaction():
             self._delete_chunk_rows(paths)
             self._insert_chunks(chunks)
@@ -398,6 +422,7 @@ class Store:
             self.db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in new_ids])
             if old_ids:
                 self.set_meta(_ERASE_PENDING, "1")
+        self.keyword_index.discard_snapshots()
         self._delete_vectors(stale)
         return len(set(new_ids) - set(old_ids)), len(stale)
 
@@ -423,6 +448,7 @@ class Store:
     def remove_files(self, paths: Sequence[str]) -> int:
         """Take files out of the library entirely. Returns the number of chunks removed."""
         ids = self._chunk_ids_for(paths)
+        self.keyword_index.discard_snapshots()  # and again after the commit (keyword_index.py)
         with self.transaction():
             self.db.executemany("INSERT OR IGNORE INTO pending(id) VALUES (?)", [(i,) for i in ids])
             self._delete_chunk_rows(paths)
@@ -430,6 +456,7 @@ class Store:
             self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
             self.db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in paths])
             self.set_meta(_ERASE_PENDING, "1")
+        self.keyword_index.discard_snapshots()
         self._delete_vectors(ids)
         return len(ids)
 

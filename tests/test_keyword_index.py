@@ -171,7 +171,7 @@ def test_query_threads_apply_to_the_query_only(monkeypatch):
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        e = Embedder(EmbeddingConfig(query_threads=1))
+        e = Embedder(EmbeddingConfig(backend="torch", query_threads=1))
         e.__dict__["model"] = Model()  # no model load
         e.embed_query("q")
         e.embed(["a", "b"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 
@@ -211,3 +212,38 @@ def test_library_ingests_and_searches_with_onnx(docs, write_config, cache_home, 
     assert hits[0].path.endswith("garden.md")
     answer = lib.ask("When should tulips be planted?")
     assert "October" in answer.text
+
+
+def test_the_tokenizer_file_gives_transformers_token_ids(encoders):
+    """The encoder reads tokenizer.json with `tokenizers` (no torch import); the ids are transformers'."""
+    from transformers import AutoTokenizer
+
+    onnx, _ = encoders
+    hf = AutoTokenizer.from_pretrained(str(onnx.model_dir), local_files_only=True)
+    texts = SENTENCES + ["", "   ", "Ünïcödé ÀÉÎ ß naïve café", "a " * 600]
+    ids, types = onnx._tokenize(texts)
+    ref = hf(texts, truncation=True, max_length=onnx.max_seq_length, padding=False)
+    assert ids == ref["input_ids"] and types == ref["token_type_ids"]
+    assert max(map(len, ids)) == onnx.max_seq_length  # truncated as configured, not at the file's 128
+    assert onnx._pad_id == hf.pad_token_id
+
+
+def test_default_backend_is_onnx_and_its_first_export_is_offline_and_announced(tmp_path, docs):
+    """A fresh cache, the real CLI, no network at all: the export happens from the installed
+    model package, says so once on stderr, and the next run reuses it silently."""
+    from conftest import run_cli, unshare_works
+
+    cache = tmp_path / "xdg-cache"
+    env = {"XDG_CACHE_HOME": str(cache), "HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": ""}
+    prefix = ["unshare", "-n"] if unshare_works() else None
+    first = run_cli("ingest", str(docs), env=env, prefix=prefix)
+    assert first.returncode == 0, first.stderr
+    assert "preparing the int8 ONNX version of the embedding model" in first.stderr
+    assert "ONNX embedding model ready in" in first.stderr and "Loading weights" not in first.stderr
+    assert list((cache / "assistant" / "onnx").glob("*/model.int8.onnx"))
+    second = run_cli("search", "--json", "Zorblax charging", env=env, prefix=prefix)
+    assert second.returncode == 0, second.stderr
+    assert "preparing" not in second.stderr
+    assert json.loads(second.stdout)[0]["path"].endswith("manual.md")
+    status = json.loads(run_cli("status", "--json", env=env).stdout)
+    assert status["embed_backend"] == "onnx" and status["vectors_backend"] == "onnx"

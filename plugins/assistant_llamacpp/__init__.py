@@ -63,13 +63,29 @@ def builtin_model_path() -> Path:
 
 _LOG_CALLBACK = None
 
+# llama.cpp's CPU threads are OpenMP threads. With OpenMP's default wait policy each one spins at
+# every barrier; when anything else wants the cores (an ingest, a browser, another engineer's
+# build) the spinning threads take turns with it and the model crawls: `bench/contention.py`,
+# load average ~6.5 on 2 cores, first token 8.8 s and 1.6 tokens/s by default against 1.1 s and
+# 16.7 tokens/s with PASSIVE (docs/benchmarks.md, "Busy machines"). The runtime reads it once,
+# when llama.cpp's library loads: set before the first import; a value the user set is kept.
+OMP_WAIT_POLICY = "PASSIVE"
+
+
+def _llama_cpp():
+    """The llama_cpp module, imported with the OpenMP wait policy above."""
+    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
+    import llama_cpp
+
+    return llama_cpp
+
 
 def _quiet_llama_log() -> None:
     """llama.cpp logs to stderr even with verbose=False; keep only errors."""
     global _LOG_CALLBACK
     if _LOG_CALLBACK is not None:
         return
-    import llama_cpp
+    llama_cpp = _llama_cpp()
 
     @llama_cpp.llama_log_callback
     def _log(level, text, user_data):
@@ -136,7 +152,8 @@ def trained_context(path: Path) -> int | None:
 class LlamaCppGenerator:
     """Settings come from [generation] (model, n_ctx, threads) and [plugins.llamacpp]."""
 
-    def __init__(self, *, model: str = "builtin", n_ctx: int = 4096, threads: int = 0, n_batch: int = 512):
+    def __init__(self, *, model: str = "builtin", n_ctx: int = 4096, threads: int = 0, n_batch: int = 512,
+                 threads_batch: int = 0):
         self.model_setting = model
         self.path = builtin_model_path() if model == "builtin" else check_gguf(Path(model).expanduser())
         trained = trained_context(self.path)
@@ -145,20 +162,21 @@ class LlamaCppGenerator:
                              f"was trained for; set n_ctx to {trained} or less")
         self.n_ctx = n_ctx
         self.threads = threads or (os.cpu_count() or 2)
+        self.threads_batch = threads_batch or self.threads  # reading the prompt (0: as threads)
         self.n_batch = n_batch
         self._llm = None
 
     @property
     def llm(self):
         if self._llm is None:
-            from llama_cpp import Llama
-
+            Llama = _llama_cpp().Llama
             _quiet_llama_log()
 
             self._llm = Llama(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
                 n_threads=self.threads,
+                n_threads_batch=self.threads_batch,
                 n_batch=self.n_batch,
                 verbose=False,
             )

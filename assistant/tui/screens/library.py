@@ -88,7 +88,7 @@ class LibraryScreen(Screen):
         grid.add_row("indexed", f"{plural(st.files, 'file')}, {plural(st.chunks, 'chunk')}, {len(st.failures)} failed")
         grid.add_row("folders", ", ".join(display_path(f) for f in st.folders) or "(none configured)")
         grid.add_row("data", display_path(st.data_dir))
-        grid.add_row("models", f"embedding {st.embed_model} · generator {st.generator} ({st.model})")
+        grid.add_row("models", f"embedding {st.embedding_line()} · generator {st.generator} ({st.model})")
         grid.add_row("config", display_path(st.config) if st.config else "(built-in defaults)")
         summary.update(grid)
 
