@@ -260,6 +260,8 @@ class Store:
         when vectors are lost (``chroma/`` deleted): ``assistant repair`` or the next ingest
         embeds them again from the stored text.
         """
+        import numpy as np
+
         col = self._collection if self._collection is not None else self.collection
         chunks = self.counts()["chunks"]
         try:
