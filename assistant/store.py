@@ -224,7 +224,6 @@ class Store:
         files: Sequence[FileRow],
         chunks: Sequence[ChunkRow],
         vectors: np.ndarray,
-        file_types: dict[str, str],
     ) -> tuple[int, int]:
         """Make ``files`` hold exactly ``chunks`` (old chunks of those paths go). Returns (added, removed)."""
         from llama_index.core.schema import TextNode
@@ -241,7 +240,7 @@ class Store:
                     id_=c.id,
                     text=c.embed_text,
                     embedding=vectors[i].tolist(),
-                    metadata={"path": c.path, "file_type": file_types.get(c.path, "")},
+                    metadata={"path": c.path},  # the dense search's filter (see paths_matching)
                 )
                 for i, c in enumerate(chunks)
             ]
@@ -352,6 +351,21 @@ class Store:
             )
         ]
 
+    def paths_matching(self, path_glob: str | None = None, suffixes: Sequence[str] = ()) -> list[str]:
+        """Indexed files whose path matches the glob (``fnmatch`` rules: ``*`` crosses ``/``) and
+        ends in one of ``suffixes`` (without the dot, any case). The filter of ``--path``/``--type``."""
+        sql, args = "SELECT path FROM files", []
+        conds = []
+        if path_glob:
+            conds.append("path GLOB ?")
+            args.append(path_glob.replace("[!", "[^"))  # fnmatch's negated set in SQLite's spelling
+        if suffixes:
+            conds.append("(" + " OR ".join("path LIKE ? ESCAPE '\\'" for _ in suffixes) + ")")
+            args.extend("%." + _like_escape(t.lower()) for t in suffixes)
+        if conds:
+            sql += " WHERE " + " AND ".join(conds)
+        return [r[0] for r in self.db.execute(sql + " ORDER BY path", args)]
+
     def chunks_by_id(self, ids: Sequence[str]) -> dict[str, ChunkRow]:
         out: dict[str, ChunkRow] = {}
         for batch in _batches(list(ids), 900):
@@ -413,6 +427,10 @@ class _Transaction:
     def __exit__(self, exc_type, exc, tb):
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _batches(items: list, size: int):

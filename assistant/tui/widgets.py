@@ -138,6 +138,8 @@ def sources_from_dicts(items: Iterable[dict]) -> list[Source]:
             page=d.get("page"),
             start_line=d.get("start_line"),
             end_line=d.get("end_line"),
+            scores={str(k): float(v) for k, v in (d.get("scores") or {}).items()},
+            also_in=tuple(str(p) for p in d.get("also_in") or ()),
         )
         out.append(Source(int(d.get("n") or i), hit, bool(d.get("cited"))))
     return out

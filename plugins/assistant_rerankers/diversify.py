@@ -1,0 +1,49 @@
+"""``diversify``: near-duplicate passages collapse to one, the others named as "also in …".
+
+The same text in copies or versions of a file would fill the passages with one
+fact. Two hits from different files are near-duplicates when their word sets
+(lower-cased words of two or more letters) overlap by ``threshold`` or more
+(Jaccard); the better-ranked one stays and lists the other's path in
+``Hit.also_in``. Hits of the same file are never merged (that is ``neighbours``'s job).
+
+Measured on hard_qa (docs/benchmarks.md): versions of a document that differ in
+one figure are near-duplicates too, and the answer stage, which picks the newest
+version among the passages it sees, then sees only one; hence not in the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from assistant.types import Hit, StageContext
+
+_WORD = re.compile(r"\w\w+")
+
+
+def words(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower()))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+class Diversify:
+    def __init__(self, *, threshold: float = 0.9):
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError("plugins.diversify.threshold: must be above 0 and at most 1")
+        self.threshold = threshold
+
+    def rerank(self, query: str, hits: list[Hit], context: StageContext) -> list[Hit]:
+        kept: list[tuple[Hit, frozenset[str]]] = []
+        for h in hits:
+            w = words(h.text)
+            for i, (k, kw) in enumerate(kept):
+                if k.path != h.path and jaccard(kw, w) >= self.threshold:
+                    also = tuple(dict.fromkeys([*k.also_in, h.path, *h.also_in]))
+                    kept[i] = (dataclasses.replace(k, also_in=also), kw)
+                    break
+            else:
+                kept.append((h, w))
+        return [h for h, _ in kept]
