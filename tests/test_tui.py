@@ -1544,3 +1544,26 @@ async def test_cited_column_stays_with_long_file_names_side_by_side(tui_env):
         row = next(line for line in lines if "[1]" in line and "a-very-long" in line)
         assert "✓" in row and "…" in row
         assert header.index("cited") <= row.index("✓") < header.index("cited") + 5
+
+
+async def test_s_in_the_sources_table_shows_each_passages_score_at_each_step(ingested):
+    """#16: the per-stage scores (dense, keyword, fused, each stage) are a key away, and come back
+    with a conversation reopened later."""
+    from assistant.tui.widgets import sources_from_dicts, steps_text
+
+    app = create_app(ingested)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        table = app.screen.query_one(SourcesTable)
+        columns = len(table.columns)
+        await pilot.press("tab")
+        assert table.has_focus
+        await pilot.press("s")
+        assert len(table.columns) == columns + 1 and table.row_count == len(view.answer.sources)
+        hit = view.answer.sources[0].hit
+        assert "fused" in hit.scores
+        assert table.get_row_at(0)[-1] == steps_text(hit) and " f " in f" {steps_text(hit)}"
+        await pilot.press("s")
+        assert len(table.columns) == columns
+    stored = sources_from_dicts([s.as_dict(explain=True) for s in view.answer.sources])
+    assert stored[0].hit.scores == pytest.approx(hit.scores, abs=1e-6)

@@ -40,7 +40,10 @@ class Diversify:
         for h in hits:
             w = words(h.text)
             for i, (k, kw) in enumerate(kept):
-                if k.path != h.path and jaccard(kw, w) >= self.threshold:
+                # |a & b| / |a | b| <= min / max of the sizes: most pairs are ruled out without a set operation
+                if k.path == h.path or min(len(kw), len(w)) < self.threshold * max(len(kw), len(w)):
+                    continue
+                if jaccard(kw, w) >= self.threshold:
                     also = tuple(dict.fromkeys([*k.also_in, h.path, *h.also_in]))
                     kept[i] = (dataclasses.replace(k, also_in=also), kw)
                     break
