@@ -247,3 +247,17 @@ def test_plugins_lists_the_rerankers_and_loads_only_the_configured_ones(write_co
     assert rows[("assistant.rerankers", "neighbours")]["status"] == "ok"
     for name in ("diversify", "cross_encoder", "llamacpp_rerank"):
         assert rows[("assistant.rerankers", name)]["status"] == "not loaded"  # not configured: not a failure
+
+
+@pytest.mark.integration
+def test_llamacpp_rerank_refuses_a_gguf_that_is_not_a_reranker():
+    """The built-in Gemma GGUF loads with rank pooling (llama.cpp allows it) and would fail at decode:
+    the plugin refuses it by its metadata, naming the file."""
+    from assistant_llamacpp import builtin_model_path
+    from assistant_rerankers.llamacpp_rerank import LlamaCppReranker
+    from plugin_contracts import contract_hits
+
+    hits, context = contract_hits()
+    stage = LlamaCppReranker(model=str(builtin_model_path()), n_ctx=256)
+    with pytest.raises(RuntimeError, match=r"gemma.*is not a reranker model.*gemma3\.pooling_type is unset"):
+        stage.rerank("how long does it charge?", hits, context)

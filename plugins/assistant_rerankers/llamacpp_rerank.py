@@ -8,8 +8,9 @@ string with no separator tokens, so each pair is tokenized here the way llama.cp
 own server does (``BOS query EOS SEP passage EOS``) and decoded through the same
 batch and context objects ``Llama.embed`` uses.
 
-A GGUF without a classification head is refused at load with a clear error, as is
-an installed llama-cpp-python without rank pooling. The project's tests have no
+A GGUF that does not declare rank pooling (a generative model, an embedding model)
+is refused on the first query with a clear error, as is an installed
+llama-cpp-python without rank pooling. The project's tests have no
 GGUF reranker to run (none is on PyPI and nothing may be downloaded): they check
 these errors; see docs/plugins.md.
 """
@@ -47,8 +48,13 @@ class LlamaCppReranker:
             raise RuntimeError(f"llama-cpp-python {llama_cpp.__version__} has no rank pooling (LLAMA_POOLING_TYPE_RANK)")
         llm = llama_cpp.Llama(str(self.path), embedding=True, pooling_type=rank, n_ctx=self.n_ctx, n_batch=self.n_ctx,
                               n_ubatch=self.n_ctx, n_threads=self.threads or None, verbose=False)
-        if llm.pooling_type() != rank:
-            raise RuntimeError(f"{self.path.name} is not a reranker model (no classification head for rank pooling)")
+        # llama.cpp accepts rank pooling for any model and fails only at decode; a reranker's GGUF
+        # declares it (convert_hf_to_gguf writes ARCH.pooling_type = 4 for a sequence classifier)
+        arch = llm.metadata.get("general.architecture", "")
+        if llm.metadata.get(f"{arch}.pooling_type") != str(rank):
+            llm.close()
+            raise RuntimeError(f"{self.path.name} is not a reranker model: its GGUF does not declare rank pooling "
+                               f"({arch}.pooling_type is {llm.metadata.get(f'{arch}.pooling_type', 'unset')})")
         return llm
 
     def score(self, query: str, text: str) -> float:
