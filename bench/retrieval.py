@@ -127,7 +127,8 @@ def run_stages(args, lib, data) -> int:
     beir_libs = {c: library(lib.config, c) for c in combos}
     qa_by_combo = {c: [(name, library(cfg, c), items) for name, cfg, items in qa_libs] for c in combos}
     for c in combos:
-        beir_libs[c].retriever  # loads the stages
+        if data is not None:
+            beir_libs[c].retriever  # loads the stages
     env_dir = os.environ.pop("ASSISTANT_DATA_DIR", None)  # a store reads its folder when it opens
     try:
         for c in combos:
@@ -139,23 +140,23 @@ def run_stages(args, lib, data) -> int:
     rows: dict[tuple, dict] = {}
     for r in range(args.rounds):
         for c in (combos if r % 2 == 0 else combos[::-1]):
-            res = evaluate_beir(beir_libs[c], data, limit=args.limit)
-            res.pop("per_query")
-            row = rows.setdefault(c, {"stages": "+".join(c) or "none", "ndcg@10": res["ndcg@10"],
-                                      "recall@100": res["recall@100"], "beir_ms": [], "qa": {}, "qa_ms": []})
-            row["beir_ms"].append(sum(res["step_p50_ms"].get(s, 0.0) for s in c))
-            row["beir_p50_ms"] = res["latency_p50_ms"]
+            row = rows.setdefault(c, {"stages": "+".join(c) or "none", "ndcg@10": None, "recall@100": None,
+                                      "beir_ms": [], "beir_p50_ms": None, "qa": {}, "qa_ms": []})
+            if data is not None:
+                res = evaluate_beir(beir_libs[c], data, limit=args.limit)
+                row.update({"ndcg@10": res["ndcg@10"], "recall@100": res["recall@100"], "beir_p50_ms": res["latency_p50_ms"]})
+                row["beir_ms"].append(sum(res["step_p50_ms"].get(s, 0.0) for s in c))
             for name, ql, items in qa_by_combo[c]:
                 q = qa_top3(ql, items)
                 row["qa"][name] = q["top3"]
                 row["qa_ms"].append(sum(q["step_p50_ms"].get(s, 0.0) for s in c))
-    out = [{**row, "beir_ms": round(min(row["beir_ms"]), 3),
+    out = [{**row, "beir_ms": round(min(row["beir_ms"]), 3) if row["beir_ms"] else None,
             "qa_ms": round(min(row["qa_ms"]), 3) if row["qa_ms"] else None} for row in rows.values()]
     if args.json:
-        print(json.dumps({"dataset": args.data.name, "split": args.split, "date": time.strftime("%Y-%m-%d"),
+        print(json.dumps({"dataset": args.data.name if data else None, "split": args.split, "date": time.strftime("%Y-%m-%d"),
                           "rounds": args.rounds, "rows": out}, indent=2))
         return 0
-    print(f"BEIR {args.data.name} ({args.split}) and {', '.join(n for n, _, _ in qa_libs) or 'no QA set'}; "
+    print(f"{f'BEIR {args.data.name} ({args.split})' if data else 'no BEIR'} and {', '.join(n for n, _, _ in qa_libs) or 'no QA set'}; "
           f"hybrid, pool {lib.config.retrieval.pool}; best of {args.rounds} round(s); {time.strftime('%Y-%m-%d')}")
     qa_names = [n for n, _, _ in qa_libs]
     head = f"{'stages':<24} {'nDCG@10':>8} {'R@100':>6} " + " ".join(f"{n[:16] + ' top3':>21}" for n in qa_names)
@@ -164,8 +165,11 @@ def run_stages(args, lib, data) -> int:
     for row in out:
         qa = " ".join(f"{row['qa'][n]:>21.3f}" for n in qa_names)
         qa_ms = "-" if row["qa_ms"] is None else f"{row['qa_ms']:.2f}"
-        print(f"{row['stages']:<24} {row['ndcg@10']:>8.4f} {row['recall@100']:>6.3f} {qa} {qa_ms:>14} "
-              f"{row['beir_ms']:>16.2f} {row['beir_p50_ms']:>11.1f}")
+        def num(v, fmt):
+            return "-" if v is None else format(v, fmt)
+
+        print(f"{row['stages']:<24} {num(row['ndcg@10'], '.4f'):>8} {num(row['recall@100'], '.3f'):>6} {qa} {qa_ms:>14} "
+              f"{num(row['beir_ms'], '.2f'):>16} {num(row['beir_p50_ms'], '.1f'):>11}")
     return 0
 
 
@@ -181,8 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qa", action="append", default=[], metavar="FILE=DATA_DIR",
                     help="with --stages: a QA file and the data folder its corpus is ingested in (repeatable)")
     ap.add_argument("--rounds", type=int, default=1, help="with --stages: rounds, the order alternating")
+    ap.add_argument("--no-beir", action="store_true", help="with --stages: the QA sets only (no BEIR index needed)")
     args = ap.parse_args(argv)
 
+    if args.stages is not None and args.no_beir:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        sys.path.insert(0, str(ROOT))
+        from assistant.config import load_config
+        from assistant.library import Library
+
+        return run_stages(args, Library(load_config()), None)
     if not (args.data / "qrels" / f"{args.split}.tsv").is_file():
         print(f"skipped: no BEIR data at {args.data} (qrels/{args.split}.tsv missing); "
               "pass --data DIR to point at a BEIR SciFact folder", file=sys.stderr)
