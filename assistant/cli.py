@@ -141,6 +141,8 @@ def cmd_ask(args) -> int:
     print("\nSources:")
     for s in answer.sources:
         print("  " + _source_line(s))
+        if s.hit.also_in:
+            print("      also in: " + ", ".join(s.hit.also_in))
     return EXIT_OK
 
 
