@@ -111,7 +111,7 @@ def test_neighbours_folds_a_lower_hit_in_and_keeps_within_its_budget(write_confi
         "charger light Zorblax minutes charging", top_k=10, mode="keyword")]
 
 
-def test_diversify_collapses_copies_and_names_them(write_config, fake_library, tmp_path):
+def test_diversify_collapses_copies_and_names_them(write_config, fake_library, tmp_path, monkeypatch, capsys):
     d = tmp_path / "docs"
     (d / "old").mkdir(parents=True)
     fact = "The Zorblax warranty lasts 24 months from the date of purchase, parts and labour included.\n"
@@ -126,6 +126,14 @@ def test_diversify_collapses_copies_and_names_them(write_config, fake_library, t
     assert len(hits) == 2 and str(d / "other.md") in paths
     copy = next(h for h in hits if h.path != str(d / "other.md"))
     assert set([copy.path, *copy.also_in]) == {str(d / "warranty.md"), str(d / "old" / "warranty copy.md")}
+    from assistant import cli
+
+    cli_lib = fake_library()
+    monkeypatch.setattr(cli, "_library", lambda args: cli_lib)
+    assert cli.main(["search", "Zorblax warranty months"]) == 0
+    assert f"also in: {copy.also_in[0]}" in capsys.readouterr().out
+    assert cli.main(["ask", "How many months does the Zorblax warranty last?"]) == 0
+    assert f"also in: {copy.also_in[0]}" in capsys.readouterr().out
 
 
 def test_a_stage_that_cannot_load_or_raises_is_an_error_naming_it(write_config, fake_library, docs, monkeypatch):
