@@ -591,7 +591,7 @@ async def test_follow_up_passes_the_history_and_shows_the_query_used(ingested):
         turns = ingested.conversations.turns(conv)
         assert [t.question for t in turns] == [first.answer.question, second.answer.question]
         assert turns[1].query == second.answer.query
-        assert turns[0].sources == [s.as_dict() for s in first.answer.sources]
+        assert turns[0].sources == [s.as_dict(explain=True) for s in first.answer.sources]  # the scores too (#16)
 
 
 async def test_a_failed_question_creates_no_conversation(lib):
