@@ -30,6 +30,9 @@ __all__ = [
     "ReaderError",
     "Section",
     "Source",
+    "Retrieval",
+    "Reranker",
+    "StageContext",
 ]
 
 _LAZY = {
@@ -47,6 +50,9 @@ _LAZY = {
     "ReaderError": "types",
     "Section": "types",
     "Source": "types",
+    "Retrieval": "types",
+    "Reranker": "types",
+    "StageContext": "types",
 }
 
 

@@ -353,10 +353,10 @@ class Answerer:
 
     def retrieve(self, query: str, k: int, mode, filters) -> list[Hit]:
         """The passages, none when even the closest is too far in meaning ([retrieval] min_dense_similarity)."""
-        hits, best_dense = self.retriever.search(query, top_k=k, mode=mode, filters=filters)
-        if (mode or self.config.retrieval.mode) != "keyword" and best_dense < self.config.retrieval.min_dense_similarity:
+        found = self.retriever.retrieve(query, top_k=k, mode=mode, filters=filters)
+        if (mode or self.config.retrieval.mode) != "keyword" and found.best_dense < self.config.retrieval.min_dense_similarity:
             return []
-        return hits
+        return found.hits
 
     def score(self, query: str, hits: list[Hit]) -> list[Scored]:
         units = [u for rank, h in enumerate(hits) for u in split_units(h, rank) if not is_instruction(u.text)]

@@ -151,23 +151,37 @@ def cmd_ask(args) -> int:
     print("\nSources:")
     for s in answer.sources:
         print("  " + _source_line(s))
+        if s.hit.also_in:
+            print("      also in: " + ", ".join(s.hit.also_in))
     return EXIT_OK
 
 
 def cmd_search(args) -> int:
     lib = _library(args)
-    hits = lib.search(" ".join(args.query), top_k=args.top_k, mode=args.mode, filters=_filters(args))
+    found = lib.retrieve(" ".join(args.query), top_k=args.top_k, mode=args.mode, filters=_filters(args))
     if args.json:
         from .serving import hits_json
 
-        _print_json(hits_json(hits))
+        _print_json(hits_json(found.hits, explain=args.explain))
         return EXIT_OK
     from .types import Source
 
-    for i, h in enumerate(hits, 1):
+    for i, h in enumerate(found.hits, 1):
         print(_source_line(Source(i, h)))
+        if args.explain:
+            print("    scores: " + explain_scores(h))
+        if h.also_in:
+            print("    also in: " + ", ".join(h.also_in))
         print("    " + h.text[:200].replace("\n", " "))
+    if args.explain:
+        print("stages: " + (" -> ".join(found.stages) or "none") + "; ms: "
+              + ", ".join(f"{k} {v * 1000:.1f}" for k, v in found.timings.items()))
     return EXIT_OK
+
+
+def explain_scores(hit) -> str:
+    """``dense 0.612 · keyword 7.31 · fused 0.833 · cross_encoder 4.1``: the hit's score at each step."""
+    return " · ".join(f"{k} {v:.3f}" for k, v in hit.scores.items())
 
 
 def cmd_status(args) -> int:
@@ -249,9 +263,12 @@ def cmd_plugins(args) -> int:
     from .config import load_config
     from .plugins import PluginRegistry
 
-    reg = PluginRegistry(load_config().plugins, warn=lambda m: None)
-    for group in ("sources", "readers", "generators", "commands"):
-        for name in reg.names(group):
+    config = load_config()
+    reg = PluginRegistry(config.plugins, warn=lambda m: None)
+    # every plugin of these groups is used when installed; a reranker only when [retrieval] stages names it
+    wanted = {"rerankers": [n for n in config.retrieval.stages if n in reg.names("rerankers")]}
+    for group in ("sources", "readers", "generators", "commands", "rerankers"):
+        for name in wanted.get(group, reg.names(group)):
             try:
                 reg.load(group, name)
             except Exception:
@@ -263,7 +280,7 @@ def cmd_plugins(args) -> int:
     for r in rows:
         status = r["status"] + (f": {r['reason']}" if r["reason"] else "")
         suffixes = " ".join(r["suffixes"])
-        print(f"{r['group']:<22} {r['name']:<12} {r['distribution']} {r['version']:<8} {status}  {suffixes}")
+        print(f"{r['group']:<22} {r['name']:<15} {r['distribution']} {r['version']:<8} {status}  {suffixes}")
     for line in reg.suffix_conflicts():
         print(f"note: {line}")
     return EXIT_OK
@@ -305,6 +322,8 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
         p.add_argument("--type", action="append", help="only this file type (suffix), repeatable")
         if name == "search":
             p.add_argument("--mode", choices=["dense", "keyword", "hybrid"], default=None)
+            p.add_argument("--explain", action="store_true",
+                           help="each hit's score at each step (dense, keyword, fused, then each stage)")
         p.set_defaults(func=fn)
 
     p = sub.add_parser("status", help="what is indexed, where, with which models")

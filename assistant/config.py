@@ -77,7 +77,9 @@ class RetrievalConfig:
     rrf_k: int = 60
     dense_weight: float = 0.6  # tuned on BEIR SciFact train queries
     keyword_weight: float = 0.4
-    min_score: float = 0.0  # below this fused relevance, the answer is "not in the documents"
+    # the stages after fusion, in order: plugins of the assistant.rerankers group (docs/plugins.md)
+    stages: list[str] = field(default_factory=list)
+    pool: int = 30  # fused hits read from the store and given to the stages; the first top_k they return are kept
     min_dense_similarity: float = 0.25
 
 
@@ -258,6 +260,7 @@ def _check_ranges(cfg: Config) -> None:
         ("embedding.query_threads", cfg.embedding.query_threads >= 0),
         ("retrieval.top_k", cfg.retrieval.top_k >= 1),
         ("retrieval.candidates", cfg.retrieval.candidates >= cfg.retrieval.top_k),
+        ("retrieval.pool", cfg.retrieval.pool >= 1),
         ("generation.n_ctx", 256 <= cfg.generation.n_ctx <= MAX_N_CTX),
         ("retrieval.dense_weight", cfg.retrieval.dense_weight >= 0),
         ("retrieval.keyword_weight", cfg.retrieval.keyword_weight >= 0),

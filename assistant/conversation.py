@@ -121,7 +121,7 @@ class Conversations:
 
     def add_turn(self, conversation: str, answer: Answer) -> None:
         now = time.time()
-        sources = json.dumps([s.as_dict() for s in answer.sources])
+        sources = json.dumps([s.as_dict(explain=True) for s in answer.sources])  # the scores too: `s` in the TUI
         self.db.execute("BEGIN IMMEDIATE")
         try:
             if not self.db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation,)).fetchone():

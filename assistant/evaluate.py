@@ -3,8 +3,8 @@
 Retrieval (``--beir DIR``): the corpus is ingested into its own collection
 (``beir-<folder name>``) in the data folder, through the same chunker, embedder
 and store as ``assistant ingest``, so it never mixes with the user's library and
-a second run re-uses the index. Every test query goes through the same
-``Retriever`` the assistant uses; chunk hits become document hits (a document
+a second run re-uses the index. Every test query goes through ``Library.retrieve``,
+the path of ``ask`` and ``search`` with the configured stages; chunk hits become document hits (a document
 ranks where its best chunk ranks) and the top 100 documents are scored with the
 usual BEIR metrics (nDCG@10 with graded gains as in pytrec_eval, recall@10,
 recall@100, MRR@10) and per-query retrieval latency.
@@ -188,7 +188,7 @@ def index_beir(library, corpus: dict[str, tuple[str, str]], *, quiet: bool = Fal
             doc = Document(sections=[Section(text=text or title)], title=title or None)
             chunks = ingestor.chunker.chunks(path, digest, doc)
             row = FileRow(path, digest, len(f"{title}{text}".encode()), 0, len(chunks), "beir", title or None, time.time())
-            pending.append(_Pending(row, chunks, "beir"))
+            pending.append(_Pending(row, chunks))
             pending_chunks += len(chunks)
             done += 1
             if pending_chunks >= ingestor.group_chunks or done == len(todo):
@@ -201,27 +201,30 @@ def index_beir(library, corpus: dict[str, tuple[str, str]], *, quiet: bool = Fal
 
 
 def evaluate_beir(library, data: BeirData, *, mode: str | None = None, limit: int | None = None, depth: int | None = None) -> dict:
-    """Run every judged query through the library's Retriever; the metrics as one dict."""
-    retriever = library.retriever
+    """Run every judged query through ``Library.retrieve`` (the path of ``ask`` and ``search``, stages
+    included), ``depth`` hits deep; the metrics as one dict, with each step's median time."""
     mode = mode or library.config.retrieval.mode
     counts = library.store.counts()
     # enough chunks to fill DOC_DEPTH documents (several chunks can come from one document)
     depth = depth or max(library.config.retrieval.candidates, math.ceil(DOC_DEPTH * counts["chunks"] / max(counts["files"], 1) * 1.5))
     qids = list(data.queries)[: limit or None]
-    retriever.rank("warm-up", depth=depth, mode=mode)  # loads the models; not timed
+    library.retrieve("warm-up", top_k=depth, mode=mode)  # loads the models; not timed
     per_query: dict[str, dict[str, float]] = {}
     latencies = []
+    steps: dict[str, list[float]] = {}
     for qid in qids:
         t0 = time.perf_counter()
-        fused, _ = retriever.rank(data.queries[qid], depth=depth, mode=mode)
+        found = library.retrieve(data.queries[qid], top_k=depth, mode=mode)
         latencies.append((time.perf_counter() - t0) * 1000)
-        paths = {cid: row.path for cid, row in library.store.chunks_by_id([c for c, _ in fused]).items()}
-        ranked = doc_ranking(paths[c].removeprefix(BEIR_PREFIX) for c, _ in fused if c in paths)
+        for step, seconds in found.timings.items():
+            steps.setdefault(step, []).append(seconds * 1000)
+        ranked = doc_ranking(h.path.removeprefix(BEIR_PREFIX) for h in found.hits)
         per_query[qid] = query_metrics(ranked, data.qrels[qid])
     out: dict = mean_metrics(per_query)
     out.update(
         latency_p50_ms=round(percentile(latencies, 50), 2),
         latency_p95_ms=round(percentile(latencies, 95), 2),
+        step_p50_ms={step: round(percentile(v, 50), 2) for step, v in steps.items()},
         queries=len(qids),
         mode=mode,
         documents=counts["files"],

@@ -162,7 +162,6 @@ def path_key(path: Path) -> str:
 class _Pending:
     file: FileRow
     chunks: list[ChunkRow]
-    file_type: str
     tokens: list[int] | None = None  # per chunk, from the chunker: the key that batches similar lengths together
 
 
@@ -561,7 +560,7 @@ class Ingestor:
             return failure("empty: no text found")
         chunks = [c for c, _ in sized]
         row = FileRow(key, content_hash, st.st_size, st.st_mtime_ns, len(chunks), reader_name, doc.title, time.time())
-        return _Pending(row, chunks, str(doc.metadata.get("file_type", suffix.lstrip("."))), [n for _, n in sized])
+        return _Pending(row, chunks, [n for _, n in sized])
 
     @contextlib.contextmanager
     def _reader_process(self) -> Iterator[None]:
@@ -638,6 +637,5 @@ class Ingestor:
             if on_batch:
                 on_batch(i + len(hashes), len(todo))
         vectors = np.stack([known[c.text_hash] for c in chunks]) if chunks else np.zeros((0, 1), np.float32)
-        types = {p.file.path: p.file_type for p in pending}
-        added, removed = self.store.replace_files([p.file for p in pending], chunks, vectors, types)
+        added, removed = self.store.replace_files([p.file for p in pending], chunks, vectors)
         return added, removed, len(todo), len(chunks) - len(todo)

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from .config import COLLECTION_NAME, Config, load_config
 from .keyword_index import GENERATION_KEY
 from .plugins import PluginRegistry
-from .retrieve import Filters, Retriever
+from .retrieve import Filters, Retriever, StageError
 from .store import EMBED_BACKEND_KEY, Store, StoreWarning
 from .conversation import Conversations, standalone_query
-from .types import Answer, Draft, Hit, Retrieved
+from .types import Answer, Draft, Hit, Retrieval, Retrieved
 
 if TYPE_CHECKING:  # ingest and answer load with the first ingest or question: `status` never needs them
     from .ingest import IngestEvent, IngestReport
@@ -276,7 +276,17 @@ class Library:
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.config.retrieval, self.store, self.embedder)
+        """The retrieval pipeline, with the stages of ``[retrieval] stages`` loaded (a stage that
+        cannot load is an error naming it: the user asked for it, so no search runs without it)."""
+        from .plugins import PluginError
+
+        stages = []
+        for name in self.config.retrieval.stages:
+            try:
+                stages.append((name, self.registry.load("rerankers", name)))
+            except PluginError as e:
+                raise LibraryError(f"[retrieval] stages: {e}") from None
+        return Retriever(self.config.retrieval, self.store, self.embedder, stages)
 
     # --- ingest ----------------------------------------------------------------
 
@@ -390,9 +400,16 @@ class Library:
         self._warm_parts = 2 if generator else 1
 
     def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
+        return self.retrieve(query, top_k=top_k, mode=mode, filters=filters).hits
+
+    def retrieve(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> Retrieval:
+        """The one retrieval path (``search``, ``ask``, ``eval``, the APIs): hits with per-step scores."""
         _check_request("query", query, top_k)
         self._require_index()
-        return self.retriever.search(query, top_k=top_k, mode=mode, filters=filters)[0]
+        try:
+            return self.retriever.retrieve(query, top_k=top_k, mode=mode, filters=filters)
+        except StageError as e:
+            raise LibraryError(str(e)) from None
 
     def _require_index(self) -> None:
         if self.store.counts()["chunks"] == 0:
@@ -426,9 +443,12 @@ class Library:
 
         answerer = Answerer(self.config, self.retriever, self.embedder,
                             self.generator if self.config.answer.model == "verify" else None, self.store)
-        with self._questions.answering():
-            yield from answerer.stream(question, standalone_query(question, history), top_k=top_k, mode=mode,
-                                       filters=filters)
+        try:
+            with self._questions.answering():
+                yield from answerer.stream(question, standalone_query(question, history), top_k=top_k, mode=mode,
+                                           filters=filters)
+        except StageError as e:
+            raise LibraryError(str(e)) from None
 
     def ask(self, question: str, **kw) -> Answer:
         """``ask_stream`` run to the end: the checked Answer."""

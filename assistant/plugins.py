@@ -36,6 +36,7 @@ GROUPS = {
     "readers": "assistant.readers",
     "generators": "assistant.generators",
     "commands": "assistant.commands",
+    "rerankers": "assistant.rerankers",
 }
 
 BUILTIN_DISTRIBUTION = "offline-assistant"

@@ -78,6 +78,7 @@ class SearchBody(BaseModel):
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     path_glob: str | None = None
     file_types: list[str] = []
+    explain: bool = False  # each passage's score at each step of retrieval ("scores")
 
 
 class IngestBody(BaseModel):
@@ -279,7 +280,7 @@ def create_app(lib: Library, *, log_questions: bool = False) -> Any:
         hits = libraries.get(body.model).search(
             body.query, top_k=body.top_k, mode=body.mode, filters=Filters(path_glob=body.path_glob, file_types=types)
         )
-        return hits_json(hits)
+        return hits_json(hits, explain=body.explain)
 
     @app.post("/v1/ingest", status_code=202)
     def ingest(body: IngestBody | None = None):

@@ -59,9 +59,9 @@ class NotIndexed(Exception):
 # --- JSON shapes (the CLI prints the same) ------------------------------------
 
 
-def hits_json(hits: list[Hit]) -> list[dict[str, Any]]:
-    """What ``assistant search --json`` prints."""
-    return [Source(i, h).as_dict() for i, h in enumerate(hits, 1)]
+def hits_json(hits: list[Hit], explain: bool = False) -> list[dict[str, Any]]:
+    """What ``assistant search --json [--explain]`` prints."""
+    return [Source(i, h).as_dict(explain) for i, h in enumerate(hits, 1)]
 
 
 def status_json(lib) -> dict[str, Any]:

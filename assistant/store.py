@@ -297,7 +297,7 @@ class Store:
 
     def restore_vectors(self, chunks: Sequence[ChunkRow], vectors: np.ndarray) -> None:
         """Write vectors for chunks SQLite already holds (a repair); SQLite is not touched."""
-        self._add_vectors(chunks, vectors, {})
+        self._add_vectors(chunks, vectors)
 
     def reset_collection(self) -> None:
         """Drop this collection's vectors (a damaged index) and start it empty; SQLite is not touched.
@@ -397,7 +397,6 @@ class Store:
         files: Sequence[FileRow],
         chunks: Sequence[ChunkRow],
         vectors: np.ndarray,
-        file_types: dict[str, str],
     ) -> tuple[int, int]:
         """Make ``files`` hold exactly ``chunks`` (old chunks of those paths go). Returns (added, removed)."""
         paths = [f.path for f in files]
@@ -406,7 +405,7 @@ class Store:
         stale = sorted(set(old_ids) - set(new_ids))
         with self.transaction():
             self.db.executemany("INSERT OR IGNORE INTO pending(id) VALUES (?)", [(i,) for i in new_ids + stale])
-        self._add_vectors(chunks, vectors, file_types)
+        self._add_vectors(chunks, vectors)
         self.keyword_index.discard_snapshots()  # and again after the commit (keyword_index.py)
         with self.transaction():
             self._delete_chunk_rows(paths)
@@ -428,7 +427,7 @@ class Store:
         self._delete_vectors(stale)
         return len(set(new_ids) - set(old_ids)), len(stale)
 
-    def _add_vectors(self, chunks: Sequence[ChunkRow], vectors: np.ndarray, file_types: dict[str, str]) -> None:
+    def _add_vectors(self, chunks: Sequence[ChunkRow], vectors: np.ndarray) -> None:
         from llama_index.core.schema import TextNode
 
         nodes = [
@@ -436,8 +435,7 @@ class Store:
                 id_=c.id,
                 text=c.embed_text,
                 embedding=vectors[i].tolist(),
-                # a repair does not know the reader's file type: the suffix (filters go by the path anyway)
-                metadata={"path": c.path, "file_type": file_types.get(c.path) or Path(c.path).suffix.lstrip(".").lower()},
+                metadata={"path": c.path},  # the dense search's filter (see paths_matching)
             )
             for i, c in enumerate(chunks)
         ]
@@ -587,6 +585,21 @@ class Store:
             )
         ]
 
+    def paths_matching(self, path_glob: str | None = None, suffixes: Sequence[str] = ()) -> list[str]:
+        """Indexed files whose path matches the glob (``fnmatch`` rules: ``*`` crosses ``/``) and
+        ends in one of ``suffixes`` (without the dot, any case). The filter of ``--path``/``--type``."""
+        sql, args = "SELECT path FROM files", []
+        conds = []
+        if path_glob:
+            conds.append("path GLOB ?")
+            args.append(path_glob.replace("[!", "[^"))  # fnmatch's negated set in SQLite's spelling
+        if suffixes:
+            conds.append("(" + " OR ".join("path LIKE ? ESCAPE '\\'" for _ in suffixes) + ")")
+            args.extend("%." + _like_escape(t.lower()) for t in suffixes)
+        if conds:
+            sql += " WHERE " + " AND ".join(conds)
+        return [r[0] for r in self.db.execute(sql + " ORDER BY path", args)]
+
     def chunks_by_id(self, ids: Sequence[str]) -> dict[str, ChunkRow]:
         out: dict[str, ChunkRow] = {}
         for batch in _batches(list(ids), 900):
@@ -713,6 +726,10 @@ class _Transaction:
     def __exit__(self, exc_type, exc, tb):
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _batches(items: list, size: int):

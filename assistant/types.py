@@ -23,6 +23,9 @@ __all__ = [
     "QUOTED",
     "NOT_FOUND_HOW",
     "Retrieved",
+    "Retrieval",
+    "StageContext",
+    "Reranker",
     "Draft",
     "GenerationRequest",
     "ModelInfo",
@@ -134,7 +137,13 @@ class Document:
 
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved chunk."""
+    """One retrieved chunk (or, after the ``neighbours`` stage, a chunk joined with its neighbours).
+
+    ``scores`` holds the score at each step that produced one, in order: ``dense``
+    (cosine similarity) and ``keyword`` (BM25) when the chunk was in that list,
+    ``fused``, then one entry per stage named after it (``search --explain``).
+    ``also_in``: other files holding the same passage (the ``diversify`` stage).
+    """
 
     chunk_id: str
     path: str
@@ -144,6 +153,8 @@ class Hit:
     start_line: int | None = None
     end_line: int | None = None
     heading: str | None = None
+    scores: dict[str, float] = field(default_factory=dict, compare=False)
+    also_in: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,9 +165,10 @@ class Source:
     hit: Hit
     cited: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, explain: bool = False) -> dict[str, Any]:
+        """The passage as JSON; ``explain`` adds ``scores``, the hit's score at each step."""
         h = self.hit
-        return {
+        out = {
             "n": self.n,
             "chunk_id": h.chunk_id,
             "path": h.path,
@@ -167,7 +179,11 @@ class Source:
             "text": h.text,
             "heading": h.heading,
             "cited": self.cited,
+            "also_in": list(h.also_in),
         }
+        if explain:
+            out["scores"] = {k: round(v, 6) for k, v in h.scores.items()}
+        return out
 
 
 # How an answer was made (``Answer.how``): the only three values.
@@ -199,6 +215,23 @@ class Retrieved:
 
 
 @dataclass(frozen=True)
+class Retrieval:
+    """What one search returns: the hits best first, and what the answer stage needs besides.
+
+    ``best_dense`` is the best dense cosine similarity among the candidates (0.0 when
+    the dense retriever did not run): a relevance signal independent of the ranking.
+    ``stages`` are the stages the hits went through, in order; ``timings`` their
+    seconds (``candidates``, ``fusion``, ``hydrate``, then one per stage).
+    """
+
+    query: str
+    hits: list[Hit]
+    best_dense: float = 0.0
+    stages: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Draft:
     """Yielded by ``ask_stream`` after ``Retrieved`` when a quoted answer is ready before the
     model's: show it at once. It is provisional, like the model's text pieces that may follow;
@@ -227,6 +260,17 @@ class GenerationRequest:
 
 
 # --- plugin interfaces -------------------------------------------------------
+
+
+@runtime_checkable
+class StageContext(Protocol):
+    """What the core gives a reranker besides the hits (one search's view of the library)."""
+
+    top_k: int  # how many hits the search keeps after the last stage
+
+    def chunks_of(self, path: str) -> list[Hit]:
+        """Every chunk of an indexed file in document order, as hits scored 0 ([] for an unknown path)."""
+        ...
 
 
 @runtime_checkable
@@ -266,3 +310,17 @@ class Generator(Protocol):
     def info(self) -> ModelInfo: ...
 
     def stream(self, request: GenerationRequest) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """``assistant.rerankers``: a stage after fusion, ``(query, hits) -> hits``.
+
+    ``rerank`` gets the hydrated hits best first and returns the hits to keep, best
+    first: reordered, rescored (``dataclasses.replace(hit, score=...)``), filtered or
+    merged. It must not invent chunk ids; a merged hit keeps the id of one of the
+    chunks it holds. The core records each hit's ``score`` after the stage under the
+    stage's name in ``Hit.scores`` and keeps the first ``context.top_k``.
+    """
+
+    def rerank(self, query: str, hits: list[Hit], context: StageContext) -> list[Hit]: ...

@@ -153,7 +153,7 @@ def build(lib, target: int, sentences: list[str], args, state: dict) -> None:
             noisy = src + nrng.standard_normal(src.shape).astype(np.float32) * (0.5 / np.sqrt(src.shape[1]))
             parts.append(noisy / np.linalg.norm(noisy, axis=1, keepdims=True))
         vecs = np.concatenate(parts).astype(np.float32)
-        store.replace_files(group_files, group_chunks, vecs, {r.path: "txt" for r in group_files})
+        store.replace_files(group_files, group_chunks, vecs)
         have += len(group_chunks)
         if not args.quiet:
             print(f"  built {have}/{target} chunks ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
@@ -178,7 +178,7 @@ def measure(lib, st_model, queries: list[str], candidates: int) -> dict[str, lis
     onnx = _onnx_encoder(lib)
 
     def assistant(q):
-        retriever.search(q)
+        retriever.retrieve(q)
 
     def raw(q):
         v = st_model.encode(q, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)

@@ -1,7 +1,21 @@
-"""Retrieval benchmark: BEIR SciFact in dense, keyword and hybrid modes, beside published anchors.
+"""Retrieval benchmark: BEIR SciFact in dense, keyword and hybrid modes, beside published anchors;
+with ``--stages``, the effect and cost of each retrieval stage on SciFact and on the QA sets.
 
     .venv/bin/python bench/retrieval.py [--data ../shared/data/scifact] [--split test] [--limit N]
                                         [--whole-doc] [--json]
+    .venv/bin/python bench/retrieval.py --stages none,neighbours,diversify [--split train]
+        [--qa tests/qa/corpora_qa.jsonl=/tmp/qa-corpora --qa tests/qa/hard_qa.jsonl=/tmp/qa-hard]
+
+``--stages`` takes comma-separated stage lists (``+`` joins stages in order, ``none`` is
+fusion alone) and runs each through ``Library.retrieve`` in the default hybrid mode, in
+the same process, so the rows share the models, the index and the machine's load:
+nDCG@10 and R@100 on SciFact, the right file in the top 3 on each ``--qa FILE=DATA_DIR``
+(a QA file and the data folder its corpus was ingested into with ``assistant ingest``;
+a follow-up is searched the way ``ask`` searches it, made standalone from the earlier
+question), and the stage's own time per query (p50, from ``Retrieval.timings``) over
+the QA queries, where it sees the default ``pool`` of hits, and over SciFact, where it
+sees ~300. Rows run in turn, ``--rounds`` times, alternating the order; a time is the
+best round's p50.
 
 Runs what `assistant eval --beir DATA --mode MODE --json` runs (the same
 functions, in one process so the models load once) with the config the
@@ -68,6 +82,97 @@ def whole_doc_dense(lib, data, name: str, limit: int | None) -> dict:
             "mode": "dense-whole-doc", "documents": len(doc_ids), "chunks": len(doc_ids)}
 
 
+def qa_top3(lib, items: list[dict]) -> dict:
+    """Right file in the top 3 hits of ``Library.retrieve`` (the answerable questions), and the stages' ms."""
+    from assistant.conversation import standalone_query
+    from assistant.evaluate import _path_matches, percentile
+    from assistant.serving import history_from_turns
+
+    by_id = {it["id"]: it for it in items}
+    right, n, steps = 0, 0, {}
+    for it in items:
+        if not it.get("source_files"):
+            continue
+        turns, prev = [], it.get("follows")
+        while prev in by_id:
+            turns.insert(0, (by_id[prev]["question"], ""))
+            prev = by_id[prev].get("follows")
+        query = standalone_query(it["question"], history_from_turns(turns))
+        found = lib.retrieve(query, top_k=lib.config.answer.passages)
+        for step, sec in found.timings.items():
+            steps.setdefault(step, []).append(sec * 1000)
+        n += 1
+        right += any(_path_matches(h.path, it["source_files"]) for h in found.hits[:3])
+    return {"top3": round(right / max(n, 1), 4), "questions": n,
+            "step_p50_ms": {k: round(percentile(v, 50), 3) for k, v in steps.items()}}
+
+
+def run_stages(args, lib, data) -> int:
+    """One row per stage list: SciFact nDCG@10 / R@100 and the QA sets' top-3, with each stage's ms."""
+    from assistant.evaluate import evaluate_beir, load_qa
+    from assistant.library import Library
+
+    combos = [tuple(s for s in c.split("+") if s and s != "none") for c in args.stages.split(",")]
+    qa_libs = []
+    for spec in args.qa:  # each QA set reads the data folder its corpus was ingested into
+        qa_file, _, data_dir = spec.partition("=")
+        cfg = dataclasses.replace(lib.config, library=dataclasses.replace(lib.config.library, data_dir=data_dir,
+                                                                          collection="default"))
+        qa_libs.append((Path(qa_file).name, cfg, load_qa(Path(qa_file))))
+
+    def library(cfg, stages):
+        cfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, stages=list(stages)))
+        return Library(cfg, registry=lib.registry, embedder=lib.embedder)
+
+    beir_libs = {c: library(lib.config, c) for c in combos}
+    qa_by_combo = {c: [(name, library(cfg, c), items) for name, cfg, items in qa_libs] for c in combos}
+    for c in combos:
+        if data is not None:
+            beir_libs[c].retriever  # loads the stages
+    env_dir = os.environ.pop("ASSISTANT_DATA_DIR", None)  # a store reads its folder when it opens
+    try:
+        for c in combos:
+            for _, ql, _ in qa_by_combo[c]:
+                ql.retriever
+    finally:
+        if env_dir is not None:
+            os.environ["ASSISTANT_DATA_DIR"] = env_dir
+    rows: dict[tuple, dict] = {}
+    for r in range(args.rounds):
+        for c in (combos if r % 2 == 0 else combos[::-1]):
+            row = rows.setdefault(c, {"stages": "+".join(c) or "none", "ndcg@10": None, "recall@100": None,
+                                      "beir_ms": [], "beir_p50_ms": None, "qa": {}, "qa_ms": []})
+            if data is not None:
+                res = evaluate_beir(beir_libs[c], data, limit=args.limit)
+                row.update({"ndcg@10": res["ndcg@10"], "recall@100": res["recall@100"], "beir_p50_ms": res["latency_p50_ms"]})
+                row["beir_ms"].append(sum(res["step_p50_ms"].get(s, 0.0) for s in c))
+            for name, ql, items in qa_by_combo[c]:
+                q = qa_top3(ql, items)
+                row["qa"][name] = q["top3"]
+                row["qa_ms"].append(sum(q["step_p50_ms"].get(s, 0.0) for s in c))
+    out = [{**row, "beir_ms": round(min(row["beir_ms"]), 3) if row["beir_ms"] else None,
+            "qa_ms": round(min(row["qa_ms"]), 3) if row["qa_ms"] else None} for row in rows.values()]
+    if args.json:
+        print(json.dumps({"dataset": args.data.name if data else None, "split": args.split, "date": time.strftime("%Y-%m-%d"),
+                          "rounds": args.rounds, "rows": out}, indent=2))
+        return 0
+    print(f"{f'BEIR {args.data.name} ({args.split})' if data else 'no BEIR'} and {', '.join(n for n, _, _ in qa_libs) or 'no QA set'}; "
+          f"hybrid, pool {lib.config.retrieval.pool}; best of {args.rounds} round(s); {time.strftime('%Y-%m-%d')}")
+    qa_names = [n for n, _, _ in qa_libs]
+    head = f"{'stages':<24} {'nDCG@10':>8} {'R@100':>6} " + " ".join(f"{n[:16] + ' top3':>21}" for n in qa_names)
+    head += f" {'stage ms (QA)':>14} {'stage ms (BEIR)':>16} {'search p50':>11}"
+    print(head)
+    for row in out:
+        qa = " ".join(f"{row['qa'][n]:>21.3f}" for n in qa_names)
+        qa_ms = "-" if row["qa_ms"] is None else f"{row['qa_ms']:.2f}"
+        def num(v, fmt):
+            return "-" if v is None else format(v, fmt)
+
+        print(f"{row['stages']:<24} {num(row['ndcg@10'], '.4f'):>8} {num(row['recall@100'], '.3f'):>6} {qa} {qa_ms:>14} "
+              f"{num(row['beir_ms'], '.2f'):>16} {num(row['beir_p50_ms'], '.1f'):>11}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a BEIR folder (default: %(default)s)")
@@ -76,8 +181,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated, from: %(default)s")
     ap.add_argument("--whole-doc", action="store_true", help="add dense over whole documents (the MTEB protocol)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--stages", default=None, help="compare stage lists instead of modes: e.g. none,neighbours,diversify")
+    ap.add_argument("--qa", action="append", default=[], metavar="FILE=DATA_DIR",
+                    help="with --stages: a QA file and the data folder its corpus is ingested in (repeatable)")
+    ap.add_argument("--rounds", type=int, default=1, help="with --stages: rounds, the order alternating")
+    ap.add_argument("--no-beir", action="store_true", help="with --stages: the QA sets only (no BEIR index needed)")
     args = ap.parse_args(argv)
 
+    if args.stages is not None and args.no_beir:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        sys.path.insert(0, str(ROOT))
+        from assistant.config import load_config
+        from assistant.library import Library
+
+        return run_stages(args, Library(load_config()), None)
     if not (args.data / "qrels" / f"{args.split}.tsv").is_file():
         print(f"skipped: no BEIR data at {args.data} (qrels/{args.split}.tsv missing); "
               "pass --data DIR to point at a BEIR SciFact folder", file=sys.stderr)
@@ -93,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     data = load_beir(args.data, args.split)
     lib = beir_library(Library(config), args.data)
     index_beir(lib, data.corpus, quiet=args.json)
+    if args.stages is not None:
+        return run_stages(args, lib, data)
     results = {}
     for mode in args.modes.split(","):
         run = lib

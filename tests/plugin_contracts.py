@@ -22,6 +22,7 @@ checked for its declaration and for raising on a garbage file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from assistant.answer import PromptBuilder
-from assistant.types import Document, GenerationRequest, Hit, ModelInfo, Reader, Section, SourcePlugin
+from assistant.types import Document, GenerationRequest, Hit, ModelInfo, Reader, Reranker, Section, SourcePlugin
 from formats import EXTRA_CASES, FORMAT_CASES, Built, Builder
 
 __all__ = [
@@ -46,6 +47,10 @@ __all__ = [
     "check_source",
     "check_generator",
     "check_command",
+    "ContractContext",
+    "contract_hits",
+    "check_reranker",
+    "build_tiny_cross_encoder",
 ]
 
 TIME_LIMIT_S = 20.0
@@ -309,3 +314,79 @@ def check_command(cmd: Any, name: str, who: str = "command") -> argparse.Namespa
     args = parser.parse_args([name])
     assert args.command == name
     return args
+
+
+# --- rerankers -----------------------------------------------------------------
+
+
+class ContractContext:
+    """A ``StageContext`` over a fixed set of files (path -> its chunks in order)."""
+
+    def __init__(self, files: dict[str, list[Hit]], top_k: int = 5):
+        self.files = files
+        self.top_k = top_k
+
+    def chunks_of(self, path: str) -> list[Hit]:
+        return list(self.files.get(path, []))
+
+
+def contract_hits() -> tuple[list[Hit], ContractContext]:
+    """Fused hits over two files, one of them a copy of part of the other; and their context.
+
+    ``manual.md`` has one section of three chunks (lines 3-4, 5-6, 7-8); ``copy.md``
+    repeats its middle chunk. The hits are the middle chunk, its copy, and the first chunk.
+    """
+    texts = ["The Zorblax K3 is a cordless drill.\nIt ships in a blue case.",
+             "The Zorblax K3 charges in 95 minutes.\nIts battery holds 4.2 Ah.",
+             "The charger needs a 230 V socket.\nNever charge it below 5 degrees."]
+    manual = [Hit(f"m{i}", "/docs/manual.md", t, 0.0, None, 3 + 2 * i, 4 + 2 * i, "Charging") for i, t in enumerate(texts)]
+    copy = [Hit("c0", "/docs/copy.md", texts[1], 0.0, None, 1, 2, "Charging")]
+    context = ContractContext({"/docs/manual.md": manual, "/docs/copy.md": copy})
+    scores = {"m1": 0.9, "c0": 0.85, "m0": 0.4}
+    by_id = {h.chunk_id: h for h in manual + copy}
+    hits = [dataclasses.replace(by_id[i], score=s, scores={"fused": s}) for i, s in scores.items()]
+    return hits, context
+
+
+def check_reranker(reranker: Any, who: str = "reranker") -> list[Hit]:
+    """rerank(query, hits, context) returns Hits, best first, with no invented or repeated chunk
+    ids, leaves its input alone, and takes an empty list. Returns its output on the contract hits."""
+    assert isinstance(reranker, Reranker), f"{who}: needs rerank(query, hits, context) -> list[Hit]"
+    hits, context = contract_hits()
+    before = list(hits)
+    out = _timed(lambda: reranker.rerank("How long does the K3 take to charge?", hits, context), f"{who}.rerank()", 120)
+    assert isinstance(out, list), f"{who}: rerank() returned {type(out).__name__}, not a list"
+    assert hits == before, f"{who}: rerank() changed the list it was given"
+    known = {h.chunk_id for chunks in context.files.values() for h in chunks}
+    for h in out:
+        assert isinstance(h, Hit), f"{who}: rerank() returned a {type(h).__name__}, not a Hit"
+        assert h.chunk_id in known, f"{who}: rerank() invented the chunk id {h.chunk_id!r}"
+        assert isinstance(h.score, float), f"{who}: score {h.score!r} is not a float"
+        assert isinstance(h.text, str) and h.text, f"{who}: a hit with no text"
+    ids = [h.chunk_id for h in out]
+    assert len(ids) == len(set(ids)), f"{who}: rerank() returned a chunk twice: {ids}"
+    empty = _timed(lambda: reranker.rerank("anything", [], context), f"{who}.rerank() of no hits", 60)
+    assert empty == [], f"{who}: rerank() of no hits returned {empty!r}"
+    return out
+
+
+def build_tiny_cross_encoder(folder: Path, seed: int = 0) -> Path:
+    """A real, randomly initialised BERT cross-encoder (one layer, 32 wide) saved the way
+    ``CrossEncoder.save_pretrained`` leaves a folder: config, weights and a WordPiece
+    tokenizer with a small vocabulary. Loading and scoring code runs for real; the
+    scores mean nothing. Nothing is downloaded."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = sorted(set(("the zorblax k3 is a cordless drill it ships in blue case charges 95 minutes "
+                                        "its battery holds ah charger needs 230 v socket never charge below degrees "
+                                        "how long does take to what when where who which of and or on at for").split()))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *"abcdefghijklmnopqrstuvwxyz0123456789.,?"]
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(str(folder))
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(str(folder))
+    return folder

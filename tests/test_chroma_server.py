@@ -195,7 +195,7 @@ def test_large_batches_through_the_server(chroma_server, write_config):
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     chunks = [ChunkRow(f"id{i:05}", "/big.txt", i, f"text {i}", f"text {i}", f"h{i}", None, i, i, None) for i in range(n)]
     row = FileRow("/big.txt", "c1", 1, 0, n, "text", None, time.time())
-    added, removed = store.replace_files([row], chunks, vecs, {"/big.txt": "txt"})
+    added, removed = store.replace_files([row], chunks, vecs)
     assert (added, removed) == (n, 0) and store.collection.count() == n
     assert store.dense_search(vecs[123], 3)[0][0] == "id00123"
     assert len(store.embeddings_for([f"h{i}" for i in range(n)])) == n

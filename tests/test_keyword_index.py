@@ -27,7 +27,7 @@ def _write(store: Store, files: dict[str, list[str]]) -> None:
         for o, text in enumerate(parts):
             chunks.append(ChunkRow(chunk_id(path, digest, o), path, o, text, text, text_hash(text), None, o + 1, o + 1, None))
             texts.append(text)
-    store.replace_files(rows, chunks, emb.embed(texts), {p: p.rsplit(".", 1)[-1] for p in files})
+    store.replace_files(rows, chunks, emb.embed(texts))
 
 
 def _paths(store: Store, hits) -> list[str]:
@@ -118,11 +118,11 @@ def test_filters_find_matches_beyond_the_unfiltered_top_k(store):
     assert store.keyword_search("alpha", 5, paths=["/not/indexed.txt"]) == []
 
     retriever = Retriever(load_config().retrieval, store, FakeEmbedder())
-    hits, _ = retriever.search("alpha", mode="keyword", filters=Filters(path_glob="/quiet/*"))
+    hits = retriever.retrieve("alpha", mode="keyword", filters=Filters(path_glob="/quiet/*")).hits
     assert [h.path for h in hits] == ["/quiet/target.txt"]
-    hits, _ = retriever.search("alpha", mode="keyword", filters=Filters(file_types=("txt",)))
+    hits = retriever.retrieve("alpha", mode="keyword", filters=Filters(file_types=("txt",))).hits
     assert [h.path for h in hits] == ["/quiet/target.txt"]
-    hits, _ = retriever.search("alpha gamma", mode="hybrid", top_k=50, filters=Filters(file_types=("txt",)))
+    hits = retriever.retrieve("alpha gamma", mode="hybrid", top_k=50, filters=Filters(file_types=("txt",))).hits
     assert {h.path for h in hits} == {"/quiet/target.txt", "/quiet/other.txt"}
 
 

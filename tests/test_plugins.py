@@ -123,6 +123,8 @@ def _contract_params(group: str) -> list:
             marks.append(pytest.mark.skip(reason=f"{info.distribution} is broken on purpose"))
         if group == "generators" and info.name == "llamacpp" and info.distribution == BUILTIN_DISTRIBUTION:
             marks += [pytest.mark.llm, pytest.mark.integration]
+        if group == "rerankers" and info.name == "llamacpp_rerank" and info.distribution == BUILTIN_DISTRIBUTION:
+            marks.append(pytest.mark.skip(reason="no GGUF reranker can be had offline; tests/test_stages.py checks its errors"))
         if group == "generators" and info.name in NETWORK_GENERATORS and info.distribution == BUILTIN_DISTRIBUTION:
             marks.append(pytest.mark.skip(reason="needs an OpenAI-compatible server: tests/test_openai_generator.py checks the contract"))
         params.append(pytest.param(info.name, id=f"{info.name}@{info.distribution}", marks=marks))
@@ -177,6 +179,14 @@ def test_command_contract(name):
     contracts.check_command(cmd, name, who=f"command '{name}'")
     args = build_parser(_quiet_registry()).parse_args([name])
     assert args.command == name and callable(args.func)
+
+
+@pytest.mark.parametrize("name", _contract_params("rerankers"))
+def test_reranker_contract(name, tmp_path, write_config):
+    if name == "cross_encoder":  # the one built-in that needs a model: a tiny random one, built here
+        folder = contracts.build_tiny_cross_encoder(tmp_path / "tiny-cross-encoder")
+        write_config(f'[plugins.cross_encoder]\nmodel = "{folder}"\n')
+    contracts.check_reranker(_load("rerankers", name), who=f"reranker '{name}'")
 
 
 # --- `assistant plugins` and a broken plugin ---------------------------------------

@@ -116,6 +116,10 @@ def test_search_json_is_the_cli_json(library):
     from assistant.serving import hits_json
 
     assert over_http == json.loads(json.dumps(hits_json(lib.search("battery Ah", top_k=3))))
+    with serving(lib) as (url, _):
+        explained = httpx.post(f"{url}/v1/search", json={"query": "battery Ah", "top_k": 3, "explain": True}).json()
+    assert [list(h["scores"])[-1] for h in explained] == ["fused"] * 3  # no stage configured: fusion is the last step
+    assert [{k: v for k, v in h.items() if k != "scores"} for h in explained] == over_http
 
 
 def test_a_follow_up_is_made_standalone(library):

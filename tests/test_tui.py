@@ -591,7 +591,7 @@ async def test_follow_up_passes_the_history_and_shows_the_query_used(ingested):
         turns = ingested.conversations.turns(conv)
         assert [t.question for t in turns] == [first.answer.question, second.answer.question]
         assert turns[1].query == second.answer.query
-        assert turns[0].sources == [s.as_dict() for s in first.answer.sources]
+        assert turns[0].sources == [s.as_dict(explain=True) for s in first.answer.sources]  # the scores too (#16)
 
 
 async def test_a_failed_question_creates_no_conversation(lib):
@@ -1634,3 +1634,26 @@ async def test_retry_failed_files_from_the_command_palette(lib, tui_docs):
         retry.callback()
         await wait_for(pilot, lambda: not app.ingesting and not app.last_report.files_failed[0].get("known"))
         assert app.last_report.files_failed[0]["path"].endswith("broken.txt")
+
+
+async def test_s_in_the_sources_table_shows_each_passages_score_at_each_step(ingested):
+    """#16: the per-stage scores (dense, keyword, fused, each stage) are a key away, and come back
+    with a conversation reopened later."""
+    from assistant.tui.widgets import sources_from_dicts, steps_text
+
+    app = create_app(ingested)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = await ask(pilot, "How often should I clean the alpha pump filter?")
+        table = app.screen.query_one(SourcesTable)
+        columns = len(table.columns)
+        await pilot.press("tab")
+        assert table.has_focus
+        await pilot.press("s")
+        assert len(table.columns) == columns + 1 and table.row_count == len(view.answer.sources)
+        hit = view.answer.sources[0].hit
+        assert "fused" in hit.scores
+        assert table.get_row_at(0)[-1] == steps_text(hit) and " f " in f" {steps_text(hit)}"
+        await pilot.press("s")
+        assert len(table.columns) == columns
+    stored = sources_from_dicts([s.as_dict(explain=True) for s in view.answer.sources])
+    assert stored[0].hit.scores == pytest.approx(hit.scores, abs=1e-6)

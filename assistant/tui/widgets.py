@@ -139,6 +139,8 @@ def sources_from_dicts(items: Iterable[dict]) -> list[Source]:
             page=d.get("page"),
             start_line=d.get("start_line"),
             end_line=d.get("end_line"),
+            scores={str(k): float(v) for k, v in (d.get("scores") or {}).items()},
+            also_in=tuple(str(p) for p in d.get("also_in") or ()),
         )
         out.append(Source(int(d.get("n") or i), hit, bool(d.get("cited"))))
     return out
@@ -493,34 +495,56 @@ class ChatLog(VerticalScroll):
 # --- sources ----------------------------------------------------------------------
 
 
+def steps_text(hit: Hit) -> str:
+    """``d .612 k 7.31 f .833 neighbours .833``: a passage's score at each retrieval step, short."""
+    short = {"dense": "d", "keyword": "k", "fused": "f"}
+    return " ".join(f"{short.get(k, k)} {v:.3f}".replace(" 0.", " .") for k, v in hit.scores.items())
+
+
 class SourcesTable(DataTable):
     """[n], file, page, lines, cited, score: the passages behind the current answer.
 
-    Enter reads the selected one; a digit n reads source [n].
+    Enter reads the selected one; a digit n reads source [n]; ``s`` adds a column with each
+    passage's score at each retrieval step (dense, keyword, fused, then each stage).
     """
 
     BINDINGS = [
         Binding(str(n), f"open_number({n})", f"Read [{n}]", show=False) for n in range(1, 10)
-    ]
+    ] + [Binding("s", "toggle_steps", "Scores", tooltip="Each passage's score at each retrieval step")]
+
+    STEPS_WIDTH = 40
 
     def __init__(self, **kw) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kw)
         self.sources: list[Source] = []
+        self.show_steps = False
 
     def on_mount(self) -> None:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
         self.add_column("#", key="n", width=4)
         self.add_column("file", key="file", width=self._file_width())
         self.add_column("page", key="page", width=4)
         self.add_column("lines", key="lines", width=7)
         self.add_column("cited", key="cited", width=5)  # before the score: the last to be cut off
         self.add_column("score", key="score", width=6)
+        if self.show_steps:
+            self.add_column("steps", key="steps", width=self.STEPS_WIDTH)
+
+    def action_toggle_steps(self) -> None:
+        self.show_steps = not self.show_steps
+        self.clear(columns=True)
+        self._add_columns()
+        self.show(self.sources)
 
     # every column but the file's has a fixed width, so a long file name never pushes "cited" out
     _FIXED = 4 + 4 + 7 + 6 + 5 + 2 * 6  # the other columns and each column's padding
 
     def _file_width(self) -> int:
         width = self.parent.size.width if self.parent is not None and self.parent.size.width else self.app.size.width
-        return max(8, width - self._FIXED - 2)
+        steps = self.STEPS_WIDTH + 2 if self.show_steps else 0
+        return max(8, width - self._FIXED - steps - 2)
 
     def on_resize(self) -> None:
         if self.sources:
@@ -544,6 +568,7 @@ class SourcesTable(DataTable):
                 lines_of(h.start_line, h.end_line),
                 "✓" if s.cited else "",
                 f"{h.score:.3f}",
+                *([steps_text(h)] if self.show_steps else []),
                 key=str(s.n),
             )
 
