@@ -1331,24 +1331,31 @@ def _stored_chat(lib: Library, collection: str = "default") -> str:
     return cid
 
 
+def _restarted_with_a_chat(folder: Path) -> tuple[str, Library, SlowLoadingGenerator, threading.Event]:
+    """A stored chat, then a restart whose models load slowly and whose disk is busy: the chat is
+    read only once ``reading`` is set. Returns (chat id, the new library, its generator, reading)."""
+    lib = make_library(folder)
+    lib.ingest()
+    cid = _stored_chat(lib)
+    gen = SlowLoadingGenerator()
+    lib2 = make_library(folder, gen)
+    reading = threading.Event()
+    read = lib2.conversations.turns
+
+    def slow_turns(conversation):
+        reading.wait(10)
+        return read(conversation)
+
+    lib2.conversations.turns = slow_turns
+    return cid, lib2, gen, reading
+
+
 async def test_opening_a_chat_while_models_load_then_a_follow_up_is_drawn(tui_docs):
     """#17.1: restart; F2; enter on a chat while "loading models…" (slow to read meanwhile, so enter
     is pressed again); ask a follow-up at once. Each result reaches the chat as a message handled
     in order in one queue: no coroutine run from a worker thread races another over the chat, and
     no result goes to a screen that has closed."""
-    lib = make_library(tui_docs)
-    lib.ingest()
-    cid = _stored_chat(lib)
-    gen = SlowLoadingGenerator()
-    lib2 = make_library(tui_docs, gen)
-    reading = threading.Event()
-    read = lib2.conversations.turns
-
-    def slow_turns(conversation):  # the disk is busy with the models: the chat takes a while to read
-        reading.wait(10)
-        return read(conversation)
-
-    lib2.conversations.turns = slow_turns
+    cid, lib2, gen, reading = _restarted_with_a_chat(tui_docs)
     app = create_app(lib2)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -1374,19 +1381,7 @@ async def test_keys_typed_right_after_opening_a_chat_go_to_the_question(tui_docs
     """#17.1/#17.4, as reproduced in tmux: enter on a chat while the models load, then the follow-up
     typed at once, before the chat could be read. The keys must reach the question box, not the
     chats list, whose single-key bindings would take "d" for delete and "y" for yes."""
-    lib = make_library(tui_docs)
-    lib.ingest()
-    cid = _stored_chat(lib)
-    gen = SlowLoadingGenerator()
-    lib2 = make_library(tui_docs, gen)
-    reading = threading.Event()
-    read = lib2.conversations.turns
-
-    def slow_turns(conversation):  # the disk is busy with the models: the chat takes a while to read
-        reading.wait(10)
-        return read(conversation)
-
-    lib2.conversations.turns = slow_turns
+    cid, lib2, gen, reading = _restarted_with_a_chat(tui_docs)
     app = create_app(lib2)
     question = "do you say how often to replace the seal?"
     async with app.run_test(size=SIZE) as pilot:
