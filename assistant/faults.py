@@ -51,6 +51,11 @@ def state_fault(db_path: Path, exc: BaseException) -> str:
     return f"cannot use the library's state file {db_path}: {_reason(exc)}"
 
 
+def is_bug(exc: BaseException) -> bool:
+    """An error of the code, not of the data: never reported as a damaged file (its traceback is kept)."""
+    return isinstance(exc, (NameError, ImportError, SyntaxError, AssertionError))
+
+
 def vector_fault(chroma_path: str, exc: BaseException) -> str:
     """The message for an error inside Chroma at ``chroma_path`` (a folder, or a server's URL)."""
     if disk_full(exc):

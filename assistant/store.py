@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .config import Config
 from .datadir import private_dir
-from .faults import state_fault, vector_fault
+from .faults import is_bug, state_fault, vector_fault
 from .keyword_index import BUMP_GENERATION, LIBRARY_ID_KEY, KeywordIndex, analyze, generation_of
 from .types import Hit
 
@@ -227,6 +227,8 @@ class Store:
                 self._collection = client.get_or_create_collection(self.collection_name, metadata=_COLLECTION_METADATA)
                 _keep_log_short(self._collection, self.cfg)
             except Exception as e:  # a server that is down, a token refused, a damaged folder
+                if is_bug(e):
+                    raise
                 raise StoreError(vector_fault(self.chroma_path, e)) from e
             self._recover()
             self.health = self.check()
@@ -275,6 +277,8 @@ class Store:
                 if not any(d and d[0] <= 1e-4 for d in hits["distances"]):
                     raise StoreError("the index does not find its own vectors")
         except Exception as e:
+            if is_bug(e):
+                raise
             raise StoreError(vector_fault(self.chroma_path, e)) from e
         return Health(chunks, vectors, len(ids) - len(found), len(ids))
 
@@ -443,6 +447,8 @@ class Store:
             try:
                 self.vector_store.add(batch)
             except Exception as e:  # a full disk inside Chroma's compaction, a damaged index
+                if is_bug(e):
+                    raise
                 raise StoreError(vector_fault(self.chroma_path, e)) from e
 
     def remove_files(self, paths: Sequence[str]) -> int:

@@ -395,6 +395,21 @@ def test_lost_vectors_are_found_at_start_and_the_next_ingest_restores_them(fake_
     assert any("95 minutes" in h.text for h in again.search("Zorblax K3 charges minutes", mode="dense"))
 
 
+def test_a_bug_in_the_check_is_not_called_a_damaged_index(fake_library, docs, monkeypatch):
+    """A NameError in our own code (met once while merging) must keep its traceback, not send the
+    user to `assistant repair` for an index that is fine."""
+    lib = fake_library()
+    lib.ingest([docs])
+    store = fake_library().store
+
+    def broken(n):
+        raise NameError("name 'np' is not defined")
+
+    monkeypatch.setattr(store, "_sample_ids", broken)
+    with pytest.raises(NameError):
+        store.collection
+
+
 def test_repair_restores_lost_vectors_from_the_stored_text(fake_library, docs, monkeypatch, capsys):
     import json
     import shutil
