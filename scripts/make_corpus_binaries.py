@@ -282,19 +282,21 @@ def source_texts() -> dict[str, str]:
     }
 
 
-def _normalize_zip(path: Path) -> None:
+def normalize_zip(path: Path, when: _dt.datetime = FIXED_TIME) -> None:
     """Rewrite a zip container with fixed timestamps (keeps order and compression)."""
     with zipfile.ZipFile(path) as zin:
         items = [(info, zin.read(info.filename)) for info in zin.infolist()]
     with zipfile.ZipFile(path, "w") as zout:
         for info, data in items:
-            new = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
+            new = zipfile.ZipInfo(info.filename, date_time=when.timetuple()[:6])
             new.compress_type = info.compress_type
             new.external_attr = 0o644 << 16
             zout.writestr(new, data)
 
 
-def build_pdf(path: Path) -> None:
+def write_report_pdf(path: Path, title: str, pages: list[dict], *, author: str, subject: str) -> None:
+    """A reportlab report: the title, then one page per {heading, paragraphs, table}, a footer
+    with the title and "Page n of N"; reproducible (invariant)."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
@@ -302,21 +304,21 @@ def build_pdf(path: Path) -> None:
     from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     styles = getSampleStyleSheet()
-    total = len(REPORT_PAGES)
+    total = len(pages)
 
     def footer(canvas, doc):
         canvas.saveState()
         canvas.setFont("Helvetica", 9)
-        canvas.drawString(2 * cm, 1.5 * cm, REPORT_TITLE)
+        canvas.drawString(2 * cm, 1.5 * cm, title)
         canvas.drawRightString(A4[0] - 2 * cm, 1.5 * cm, f"Page {doc.page} of {total}")
         canvas.restoreState()
 
     doc = SimpleDocTemplate(
         str(path),
         pagesize=A4,
-        title=REPORT_TITLE,
-        author="Larkspur Robotics",
-        subject="Annual report 2023 (fictional sample document)",
+        title=title,
+        author=author,
+        subject=subject,
         invariant=1,
         leftMargin=2 * cm,
         rightMargin=2 * cm,
@@ -324,9 +326,9 @@ def build_pdf(path: Path) -> None:
         bottomMargin=2.5 * cm,
     )
     story = []
-    for i, page in enumerate(REPORT_PAGES):
+    for i, page in enumerate(pages):
         if i == 0:
-            story.append(Paragraph(REPORT_TITLE, styles["Title"]))
+            story.append(Paragraph(title, styles["Title"]))
         story.append(Paragraph(page["heading"], styles["Heading1"]))
         for para in page["paragraphs"]:
             story.append(Paragraph(para, styles["BodyText"]))
@@ -348,37 +350,52 @@ def build_pdf(path: Path) -> None:
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
 
 
-def build_docx(path: Path) -> None:
+def write_table_docx(
+    path: Path, title: str, intro: list[str], rows: list[list[str]], sections: list[tuple[str, list[str]]],
+    *, author: str, when: _dt.datetime = FIXED_TIME,
+) -> None:
+    """A python-docx document: the title, intro paragraphs, a grid table (bold header row), then
+    headed sections; reproducible (fixed properties and zip timestamps)."""
     import docx
 
     document = docx.Document()
     props = document.core_properties
-    props.title = WARRANTY_TITLE
-    props.author = "Larkspur Robotics"
-    props.last_modified_by = "Larkspur Robotics"
-    props.created = FIXED_TIME
-    props.modified = FIXED_TIME
-    props.last_printed = FIXED_TIME
+    props.title = title
+    props.author = author
+    props.last_modified_by = author
+    props.created = when
+    props.modified = when
+    props.last_printed = when
     props.revision = 1
 
-    document.add_heading(WARRANTY_TITLE, level=0)
-    for para in WARRANTY_INTRO:
+    document.add_heading(title, level=0)
+    for para in intro:
         document.add_paragraph(para)
-    table = document.add_table(rows=0, cols=2)
+    table = document.add_table(rows=0, cols=len(rows[0]))
     table.style = "Table Grid"
-    for r, row in enumerate(WARRANTY_TABLE):
+    for r, row in enumerate(rows):
         cells = table.add_row().cells
         for c, value in enumerate(row):
             cells[c].text = value
             if r == 0:
                 for run in cells[c].paragraphs[0].runs:
                     run.bold = True
-    for heading, paras in WARRANTY_SECTIONS:
+    for heading, paras in sections:
         document.add_heading(heading, level=1)
         for para in paras:
             document.add_paragraph(para)
     document.save(str(path))
-    _normalize_zip(path)
+    normalize_zip(path, when)
+
+
+def build_pdf(path: Path) -> None:
+    write_report_pdf(path, REPORT_TITLE, REPORT_PAGES, author="Larkspur Robotics",
+                     subject="Annual report 2023 (fictional sample document)")
+
+
+def build_docx(path: Path) -> None:
+    write_table_docx(path, WARRANTY_TITLE, WARRANTY_INTRO, WARRANTY_TABLE, WARRANTY_SECTIONS,
+                     author="Larkspur Robotics")
 
 
 def build_epub(path: Path) -> None:
@@ -403,7 +420,7 @@ def build_epub(path: Path) -> None:
     book.add_item(epub.EpubNav())
     book.spine = ["nav", *chapters]
     epub.write_epub(str(path), book, {"mtime": FIXED_TIME})
-    _normalize_zip(path)
+    normalize_zip(path)
 
 
 def build_xlsx(path: Path) -> None:
@@ -433,7 +450,7 @@ def build_xlsx(path: Path) -> None:
             if info.filename == "docProps/core.xml":
                 data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
             z.writestr(info, data)
-    _normalize_zip(path)
+    normalize_zip(path)
 
 
 def build_pptx(path: Path) -> None:
@@ -459,7 +476,7 @@ def build_pptx(path: Path) -> None:
     props.created = props.modified = props.last_printed = FIXED_TIME
     props.revision = 1
     deck.save(str(path))
-    _normalize_zip(path)
+    normalize_zip(path)
 
 
 def _render_page(lines: list[str], size: tuple[int, int], *, font_px: int, paper: str = "white", seed: int = 0):

@@ -24,10 +24,12 @@ import datetime as _dt
 import json
 import random
 import sys
-import zipfile
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+
+# the report and document writers of the sample corpus, beside this script
+from make_corpus_binaries import write_report_pdf, write_table_docx
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "qa" / "hard_corpus"
 FIXED_TIME = _dt.datetime(2025, 2, 1, 9, 0, 0)
@@ -417,92 +419,14 @@ def _corrupt_bytes() -> bytes:
 # ---------------------------------------------------------------------------
 
 
-def _normalize_zip(path: Path) -> None:
-    """Rewrite a zip container with fixed timestamps (keeps order and compression)."""
-    with zipfile.ZipFile(path) as zin:
-        items = [(info, zin.read(info.filename)) for info in zin.infolist()]
-    with zipfile.ZipFile(path, "w") as zout:
-        for info, data in items:
-            new = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
-            new.compress_type = info.compress_type
-            new.external_attr = 0o644 << 16
-            zout.writestr(new, data)
-
-
 def build_pdf(path: Path) -> None:
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import cm
-    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-
-    styles = getSampleStyleSheet()
-    total = len(REVIEW_PAGES)
-
-    def footer(canvas, doc):
-        canvas.saveState()
-        canvas.setFont("Helvetica", 9)
-        canvas.drawString(2 * cm, 1.5 * cm, REVIEW_TITLE)
-        canvas.drawRightString(A4[0] - 2 * cm, 1.5 * cm, f"Page {doc.page} of {total}")
-        canvas.restoreState()
-
-    doc = SimpleDocTemplate(
-        str(path), pagesize=A4, title=REVIEW_TITLE, author="Fernhollow Cycles",
-        subject="Annual review 2024 (fictional sample document)", invariant=1,
-        leftMargin=2 * cm, rightMargin=2 * cm, topMargin=2.5 * cm, bottomMargin=2.5 * cm,
-    )
-    story = []
-    for i, page in enumerate(REVIEW_PAGES):
-        if i == 0:
-            story.append(Paragraph(REVIEW_TITLE, styles["Title"]))
-        story.append(Paragraph(page["heading"], styles["Heading1"]))
-        for para in page["paragraphs"]:
-            story.append(Paragraph(para, styles["BodyText"]))
-            story.append(Spacer(1, 0.3 * cm))
-        if page["table"]:
-            table = Table(page["table"], hAlign="LEFT")
-            table.setStyle(TableStyle([
-                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
-                ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
-            ]))
-            story.append(table)
-        if i < total - 1:
-            story.append(PageBreak())
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    write_report_pdf(path, REVIEW_TITLE, REVIEW_PAGES, author="Fernhollow Cycles",
+                     subject="Annual review 2024 (fictional sample document)")
 
 
 def build_docx(path: Path) -> None:
-    import docx
-
-    document = docx.Document()
-    props = document.core_properties
-    props.title = SHEET_TITLE
-    props.author = "Fernhollow Cycles"
-    props.last_modified_by = "Fernhollow Cycles"
-    props.created = FIXED_TIME
-    props.modified = FIXED_TIME
-    props.last_printed = FIXED_TIME
-    props.revision = 1
-
-    document.add_heading(SHEET_TITLE, level=0)
-    for para in SHEET_INTRO:
-        document.add_paragraph(para)
-    table = document.add_table(rows=0, cols=len(SHEET_TABLE[0]))
-    table.style = "Table Grid"
-    for r, row in enumerate(SHEET_TABLE):
-        cells = table.add_row().cells
-        for c, value in enumerate(row):
-            cells[c].text = value
-            if r == 0:
-                for run in cells[c].paragraphs[0].runs:
-                    run.bold = True
-    for heading, paras in SHEET_SECTIONS:
-        document.add_heading(heading, level=1)
-        for para in paras:
-            document.add_paragraph(para)
-    document.save(str(path))
-    _normalize_zip(path)
+    write_table_docx(path, SHEET_TITLE, SHEET_INTRO, SHEET_TABLE, SHEET_SECTIONS, author="Fernhollow Cycles",
+                     when=FIXED_TIME)
 
 
 def _message(m: dict, msg_id: str, in_reply_to: str | None = None) -> EmailMessage:
