@@ -90,7 +90,7 @@ class GenerationConfig:
     n_ctx: int = 4096
     max_tokens: int = 200
     temperature: float = 0.0
-    threads: int = 0  # 0 = all cores
+    threads: int = 0  # 0 = auto: all cores at most, each answer on those other processes leave free
     prompt_style: str = "auto"  # auto | chat | completion
 
 

@@ -197,6 +197,7 @@ def index_beir(library, corpus: dict[str, tuple[str, str]], *, quiet: bool = Fal
                 if not quiet:
                     rate = done / (time.perf_counter() - t0)
                     _log(f"indexing: {done}/{len(todo)} documents, {embedded} chunks embedded, ETA {(len(todo) - done) / rate:.0f} s")
+        store.snapshot_vectors()  # as `assistant ingest` leaves it: the searches below are the ones a user's make
     return {"documents_indexed": len(todo), "documents_removed": len(gone), "chunks_removed": removed, "chunks_embedded": embedded}
 
 

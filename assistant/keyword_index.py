@@ -2,7 +2,7 @@
 
 SQLite is the source of truth: ``chunk_tokens`` holds each chunk's analysed
 tokens, written and deleted in the same transaction as the chunk rows (see
-``store.py``). This module keeps a bm25s index built from that table, as a cache
+``store.py``). This module keeps a BM25 index built from that table, as a cache
 that is rebuilt, never patched: every write to the chunks also bumps
 ``chunks_generation`` in the ``meta`` table in that transaction, and every search
 first reads the counter (one primary-key SELECT) and rebuilds when it moved. A
@@ -18,12 +18,12 @@ above zero however common the term (the Robertson idf that FTS5 uses is zero or
 negative for terms in more than half the chunks, which loses matches in a small
 library). A chunk with no query term scores 0 and is not returned.
 
-The score matrix is computed here with numpy/scipy and handed to ``bm25s.BM25``
-in the state its ``index()`` leaves (and ``BM25.load()`` restores): bm25s's own
-build loops over documents in Python (100k chunks: 7.1 s from SQLite, against
-2.1 s here, same machine and load).
+The score matrix (term-major, CSC) is computed here with numpy/scipy: bm25s's
+own build loops over documents in Python (100k chunks: 7.1 s from SQLite,
+against 2.1 s here, same machine and load). A search sums the columns of the
+query's terms and takes the top k (what bm25s's numpy backend does), so a query
+imports neither bm25s nor scipy (0.2 s each in a one-shot process).
 ``tests/test_keyword_index.py`` checks the scores against ``bm25s.BM25.index``.
-Retrieval is bm25s's: top-k over the whole corpus, ``weight_mask`` for filters.
 
 A one-shot command (``assistant search``, ``assistant ask``) would pay that build
 in every process, so the built index is also kept on disk, in the data folder
@@ -37,10 +37,22 @@ not outlive a removal: the store deletes every snapshot before and after each
 commit that changes the chunks and when it opens (``discard_snapshots``), and a
 process that writes one checks the generation again after the write and
 deletes its file if it moved meanwhile.
+
+The snapshot also carries the chunks' vectors when the process that wrote the
+chunks adds them (``attach_vectors``: ``Library.ingest``, ``remove`` and
+``repair`` do, from Chroma, up to ``VECTORS_MAX_CHUNKS`` chunks): then
+``dense_search`` answers exactly (cosine over every chunk, numpy) and a one-shot
+command never imports or opens Chroma (about 0.9 s, the largest fixed cost of a
+cold ``assistant search``; docs/benchmarks.md "Starting fast"). The vectors
+share the file's lifecycle: gone with every change of the chunks, so a removed
+passage's vector is not kept here either. Without them (a library larger than
+the cap, a snapshot rebuilt by a reading process, a store whose vectors are
+incomplete) the store searches Chroma as before.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -51,7 +63,7 @@ from array import array
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Collection
+from typing import TYPE_CHECKING, Callable, Collection
 
 if TYPE_CHECKING:  # numpy loads with the first search: `assistant status` and `--help` never need it
     import numpy as np
@@ -64,6 +76,9 @@ B = 0.75
 GENERATION_KEY = "chunks_generation"
 LIBRARY_ID_KEY = "library_id"  # random, set once when the state file is created: names the library a snapshot is of
 SNAPSHOT_FORMAT = 1
+# above this many chunks the snapshot holds no vectors (4 bytes x dimensions each: 150 MB at 100k
+# chunks of MiniLM): a brute-force search of more costs more than Chroma's import, and the disk twice
+VECTORS_MAX_CHUNKS = 200_000
 # Run inside every transaction that writes or deletes chunk rows.
 BUMP_GENERATION = (
     f"INSERT INTO meta(key, value) VALUES ('{GENERATION_KEY}', '1')"
@@ -72,20 +87,33 @@ BUMP_GENERATION = (
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _STEM = None
-_STOP: frozenset[str] | None = None
+# Lucene's English stop words, as bm25s's STOPWORDS_EN (a test keeps them equal): importing
+# bm25s for this list would cost a one-shot search 0.2 s
+STOPWORDS_EN = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these"
+    " they this to was will with".split()
+)
 
 
 def analyze(text: str) -> list[str]:
     """Lower-case word tokens, English stop words removed, Snowball-stemmed."""
-    global _STEM, _STOP
+    global _STEM
     if _STEM is None:
         import Stemmer
-        from bm25s.stopwords import STOPWORDS_EN
 
-        _STOP = frozenset(STOPWORDS_EN)
         _STEM = Stemmer.Stemmer("english")
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOP]
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS_EN]
     return _STEM.stemWords(words)
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """BM25 score of every (term, chunk) pair that occurs: a term-major (CSC) sparse matrix."""
+
+    data: np.ndarray  # float32 scores, column by column
+    indices: np.ndarray  # int32 chunk row of each score
+    indptr: np.ndarray  # int64, len(vocab) + 1: term t's scores are data[indptr[t]:indptr[t + 1]]
+    vocab: dict[str, int]  # stemmed term -> column
 
 
 @dataclass(frozen=True)
@@ -93,10 +121,18 @@ class _Snapshot:
     """The index of one committed state of the chunks."""
 
     generation: str | None  # "<library_id>/<chunks_generation>"
-    bm25: object | None  # bm25s.BM25; None when there is no chunk
+    scores: _Scores | None  # None when there is no chunk
     ids: list[str]  # chunk id per index row
     row_path: np.ndarray  # per row, the position of its path in ``path_index``
     path_index: dict[str, int]
+    vectors: np.ndarray | None = None  # per row, the chunk's unit vector (float32), if attached
+
+    def rows_of(self, paths: Collection[str]) -> np.ndarray | None:
+        """A boolean mask of the rows of ``paths``; None when none of them is indexed."""
+        import numpy as np
+
+        allowed = [self.path_index[p] for p in paths if p in self.path_index]
+        return np.isin(self.row_path, allowed) if allowed else None
 
 
 class KeywordIndex:
@@ -113,6 +149,7 @@ class KeywordIndex:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._snapshot: _Snapshot | None = None
+        self._earlier: _Snapshot | None = None  # the last snapshot that had vectors, until they are attached again
         self.last_refresh = ""  # "loaded", "built" or "" (fresh already): what the last refresh did
 
     def search(self, query: str, k: int, paths: Collection[str] | None = None) -> list[tuple[str, float]]:
@@ -121,24 +158,82 @@ class KeywordIndex:
         import numpy as np
 
         snap = self.refresh()
-        if snap.bm25 is None or k <= 0:
+        sc = snap.scores
+        if sc is None or k <= 0:
             return []
-        vocab = snap.bm25.vocab_dict
-        terms = [t for t in dict.fromkeys(analyze(query)) if t in vocab]
-        if not terms:
+        columns = [sc.vocab[t] for t in dict.fromkeys(analyze(query)) if t in sc.vocab]
+        if not columns:
             return []
-        mask = None
+        total = np.zeros(len(snap.ids), dtype=np.float32)
+        for c in columns:  # a column holds each chunk at most once: a fancy-index add is exact
+            lo, hi = sc.indptr[c], sc.indptr[c + 1]
+            total[sc.indices[lo:hi]] += sc.data[lo:hi]
         if paths is not None:
-            allowed = [snap.path_index[p] for p in paths if p in snap.path_index]
-            if not allowed:
+            mask = snap.rows_of(paths)
+            if mask is None:
                 return []
-            # every allowed chunk competes for the top k; the others score 0
-            mask = np.isin(snap.row_path, allowed).astype(np.float32)
-        docs, scores = snap.bm25.retrieve(
-            [terms], k=min(k, len(snap.ids)), weight_mask=mask,
-            n_threads=0, backend_selection="numpy", show_progress=False,
-        )
-        return [(snap.ids[d], s) for d, s in zip(docs[0].tolist(), scores[0].tolist()) if s > 0]
+            total[~mask] = 0.0  # every allowed chunk competes for the top k; the others score 0
+        return _top(snap.ids, total, k, above=0.0)
+
+    def dense_search(self, vector: np.ndarray, k: int, paths: Collection[str] | None = None) -> list[tuple[str, float]] | None:
+        """(chunk id, cosine similarity), best first, over every chunk (exact); None when the
+        snapshot holds no vectors (the caller asks Chroma)."""
+        import numpy as np
+
+        snap = self.refresh()
+        if snap.vectors is None:
+            return None
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(q))
+        if q.shape[0] != snap.vectors.shape[1] or not np.isfinite(norm) or norm == 0.0:
+            return None  # another model's query: Chroma gives the error it always gave
+        sims = snap.vectors @ (q / norm)
+        if paths is not None:
+            mask = snap.rows_of(paths)
+            if mask is None:
+                return []
+            sims[~mask] = -np.inf
+        return _top(snap.ids, sims, k, above=-np.inf)
+
+    def attach_vectors(self, vectors_of: Callable[[list[str]], np.ndarray | None]) -> bool:
+        """Add the chunks' vectors to the current snapshot (memory and file), read with ``vectors_of``
+        (rows in the order of the ids given; None if some are missing). The caller holds the write
+        lock, so no chunk changes meanwhile. Returns whether the snapshot now has them."""
+        import numpy as np
+
+        snap = self.refresh()
+        if snap.vectors is not None:
+            return True
+        if snap.scores is None or len(snap.ids) > VECTORS_MAX_CHUNKS:
+            return False
+        # a chunk id names its file's content (chunking.chunk_id): the vector of an id the earlier
+        # snapshot held is the same; only the new ids are read from the store
+        earlier, self._earlier = self._earlier, None
+        known = {} if earlier is None else {cid: i for i, cid in enumerate(earlier.ids)}
+        new = [cid for cid in snap.ids if cid not in known]
+        fresh = vectors_of(new) if new else None
+        if new and (fresh is None or fresh.shape[0] != len(new)):
+            return False
+        fresh = None if fresh is None else np.asarray(fresh, dtype=np.float32)
+        dim = fresh.shape[1] if fresh is not None else earlier.vectors.shape[1]
+        if earlier is not None and earlier.vectors.shape[1] != dim:
+            return False  # another model since: no mixing
+        vectors = np.empty((len(snap.ids), dim), dtype=np.float32)
+        if earlier is not None:
+            src = np.fromiter((known.get(cid, -1) for cid in snap.ids), dtype=np.int64, count=len(snap.ids))
+            vectors[src >= 0] = earlier.vectors[src[src >= 0]]
+        if fresh is not None:
+            rows = {cid: i for i, cid in enumerate(new)}
+            src = np.fromiter((rows.get(cid, -1) for cid in snap.ids), dtype=np.int64, count=len(snap.ids))
+            vectors[src >= 0] = fresh[src[src >= 0]]
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors /= np.where(norms > 0, norms, 1.0)
+        with self._lock:
+            if self._snapshot is not snap:
+                return False  # the chunks moved on: the next refresh builds anew
+            self._snapshot = dataclasses.replace(snap, vectors=vectors)
+            self._save(self._snapshot)
+        return True
 
     def refresh(self) -> _Snapshot:
         """The index of the last committed chunks: loaded from the snapshot file or rebuilt
@@ -150,10 +245,14 @@ class KeywordIndex:
             current = generation_of(self._db)
             self.last_refresh = ""
             if self._snapshot is None or self._snapshot.generation != current:
+                if self._snapshot is not None and self._snapshot.vectors is not None:
+                    # kept for attach_vectors: after a small change most vectors are the same ones
+                    self._earlier = self._snapshot
                 self._snapshot = None  # stale: let it go before the new one takes memory
                 loaded = self._load(current) if self.snapshot_stem is not None else None
                 if loaded is not None:
                     self._snapshot, self.last_refresh = loaded, "loaded"
+                    self._earlier = None
                 else:
                     self._snapshot, self.last_refresh = self._build(self._db), "built"
                     if self.snapshot_stem is not None:
@@ -185,7 +284,7 @@ class KeywordIndex:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-            self._snapshot = None
+            self._snapshot = self._earlier = None
 
     def _build(self, db: sqlite3.Connection) -> _Snapshot:
         import numpy as np
@@ -210,8 +309,8 @@ class KeywordIndex:
                 terms.extend(map(vocab.__getitem__, words))
         finally:
             db.execute("COMMIT")
-        bm25 = _bm25(np.frombuffer(terms, dtype=np.int32), np.asarray(lengths, dtype=np.int64), dict(vocab)) if ids else None
-        return _Snapshot(generation, bm25, ids, np.asarray(row_path, dtype=np.int32), path_index)
+        scores = _bm25(np.frombuffer(terms, dtype=np.int32), np.asarray(lengths, dtype=np.int64), dict(vocab)) if ids else None
+        return _Snapshot(generation, scores, ids, np.asarray(row_path, dtype=np.int32), path_index)
 
     # --- the snapshot file ---------------------------------------------------------
 
@@ -219,13 +318,14 @@ class KeywordIndex:
         """Write ``snap`` whole (temporary file, then rename), owner-only; never fails the search."""
         import numpy as np
 
-        if snap.bm25 is None or snap.generation is None:
+        if snap.scores is None or snap.generation is None:
             self.discard_snapshots()  # nothing worth keeping: an empty library builds in no time
             return
         path = self.snapshot_file(snap.generation)
-        scores = snap.bm25.scores
-        vocab = sorted(snap.bm25.vocab_dict, key=snap.bm25.vocab_dict.__getitem__)
+        sc = snap.scores
+        vocab = sorted(sc.vocab, key=sc.vocab.__getitem__)
         paths = sorted(snap.path_index, key=snap.path_index.__getitem__)
+        extra = {} if snap.vectors is None else {"vectors": snap.vectors}
         tmp = None
         try:
             fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)  # mode 0600
@@ -238,9 +338,10 @@ class KeywordIndex:
                     paths=_text(json.dumps(paths)),
                     vocab=_text(json.dumps(vocab)),
                     row_path=snap.row_path,
-                    data=np.asarray(scores["data"], dtype=np.float32),
-                    indices=np.asarray(scores["indices"], dtype=np.int32),
-                    indptr=np.asarray(scores["indptr"], dtype=np.int64),
+                    data=np.asarray(sc.data, dtype=np.float32),
+                    indices=np.asarray(sc.indices, dtype=np.int32),
+                    indptr=np.asarray(sc.indptr, dtype=np.int64),
+                    **extra,
                 )
             os.replace(tmp, path)
             tmp = None
@@ -269,6 +370,7 @@ class KeywordIndex:
                 paths = json.loads(_from_text(z["paths"]))
                 vocab = json.loads(_from_text(z["vocab"]))
                 row_path, data, indices, indptr = z["row_path"], z["data"], z["indices"], z["indptr"]
+                vectors = z["vectors"] if "vectors" in z.files else None
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
@@ -282,10 +384,12 @@ class KeywordIndex:
             and indptr[0] == 0 and indptr[-1] == len(data) and bool(np.all(np.diff(indptr) >= 0))
             and (not len(indices) or (int(indices.min()) >= 0 and int(indices.max()) < n))
             and (not n or (int(row_path.min()) >= 0 and int(row_path.max()) < len(paths)))
+            and (vectors is None or (vectors.ndim == 2 and vectors.shape[0] == n and vectors.dtype == np.float32
+                                     and bool(np.isfinite(vectors).all())))
         ):
             return None
-        bm25 = _bm25_from_scores(data, indices, indptr, n, {t: i for i, t in enumerate(vocab)})
-        return _Snapshot(generation, bm25, ids, row_path, {p: i for i, p in enumerate(paths)})
+        scores = _Scores(data, indices, indptr, {t: i for i, t in enumerate(vocab)})
+        return _Snapshot(generation, scores, ids, row_path, {p: i for i, p in enumerate(paths)}, vectors)
 
 
 def _text(s: str):
@@ -307,8 +411,20 @@ def generation_of(db: sqlite3.Connection) -> str | None:
     return None if gen is None else f"{rows.get(LIBRARY_ID_KEY, '')}/{gen}"
 
 
-def _bm25(terms: np.ndarray, lengths: np.ndarray, vocab: dict[str, int]):
-    """A ``bm25s.BM25`` over documents given as their term ids laid end to end, and their lengths."""
+def _top(ids: list[str], scores: np.ndarray, k: int, *, above: float) -> list[tuple[str, float]]:
+    """The ``k`` best (id, score) pairs scoring more than ``above``, best first (ties: index order)."""
+    import numpy as np
+
+    k = min(k, len(ids))
+    if k <= 0:
+        return []
+    best = np.argpartition(-scores, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
+    best = best[np.lexsort((best, -scores[best]))]
+    return [(ids[i], s) for i, s in zip(best.tolist(), scores[best].tolist()) if s > above]
+
+
+def _bm25(terms: np.ndarray, lengths: np.ndarray, vocab: dict[str, int]) -> _Scores:
+    """The BM25 scores of documents given as their term ids laid end to end, and their lengths."""
     import numpy as np
     import scipy.sparse
 
@@ -323,17 +439,5 @@ def _bm25(terms: np.ndarray, lengths: np.ndarray, vocab: dict[str, int]):
     norm = (K1 * (1 - B + B * lengths / avgdl)).astype(np.float32)  # per document
     data = tf.data / (tf.data + norm[tf.indices])  # float32 throughout: one entry per (term, document)
     data *= np.repeat(idf, df)
-    return _bm25_from_scores(data, tf.indices, tf.indptr, n, vocab)
-
-
-def _bm25_from_scores(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n: int, vocab: dict[str, int]):
-    """A ``bm25s.BM25`` in the state its ``index()`` leaves, from the term-major (CSC) score matrix."""
-    import bm25s
-
-    index = bm25s.BM25(method="lucene", k1=K1, b=B, backend="numpy")
-    # the attributes BM25.index() sets and BM25.load() restores
-    index.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": n}
-    index.vocab_dict = vocab
-    index.unique_token_ids_set = set(vocab.values())
-    index.nonoccurrence_array = None  # lucene has no non-occurrence term
-    return index
+    return _Scores(data.astype(np.float32, copy=False), tf.indices.astype(np.int32, copy=False),
+                   tf.indptr.astype(np.int64, copy=False), vocab)

@@ -322,11 +322,15 @@ class Library:
                 report = ingestor.run(roots, confirm_prune=confirm_prune, retry_failed=retry_failed)
             except NothingToIngest as e:
                 raise LibraryError(str(e)) from None
-        if report.chunks_added or report.chunks_removed:
-            # build the keyword index now and leave its snapshot on disk: the next one-shot
-            # `assistant ask` / `search` loads it instead of building it (0.2 s at 10k chunks, 2 s at 100k)
-            self.store.keyword_index.refresh()
+            self._leave_snapshot()
         return report
+
+    def _leave_snapshot(self) -> None:
+        """Build the keyword index now and leave its snapshot on disk with the vectors: the next
+        one-shot `assistant ask` / `search` loads it instead of building it (0.2 s at 10k chunks,
+        2 s at 100k) and searches without importing Chroma (0.9 s). Under the write lock."""
+        if self.store.counts()["chunks"]:
+            self.store.snapshot_vectors()
 
     def remove(self, path: str | Path) -> tuple[int, int]:
         """Take a file or folder out of the library. Returns (files, chunks) removed.
@@ -345,6 +349,7 @@ class Library:
             self.store.collection  # settle pending writes first
             chunks = self.store.remove_files(files)
             self.store.erase_deleted()
+            self._leave_snapshot()
             return len(files), chunks
 
     def repair(self) -> "RepairReport":
@@ -363,7 +368,9 @@ class Library:
                 self.__dict__.pop("store", None)
                 self.store.reset_collection()  # its vectors belong to passages no longer known
                 return RepairReport(state_set_aside=str(moved))
-            return repair_store(store, self.embedder, self.config.ingest.batch_size)
+            report = repair_store(store, self.embedder, self.config.ingest.batch_size)
+            self._leave_snapshot()
+            return report
 
     # --- ask -------------------------------------------------------------------
 
@@ -376,27 +383,55 @@ class Library:
             self._query_warm = True
 
     def warm_up(self, *, generator: bool) -> None:
-        """``warm_up_search`` and the vector store opened; with ``generator`` the LLM loads in a
-        thread meanwhile: it loads in C with the interpreter free, so in a one-shot `assistant
-        ask` its load overlaps loading the embedder and the keyword index instead of following
-        them (docs/benchmarks.md, "Starting fast"). A part that fails to load there fails again,
-        with its own error, where it is used."""
+        """``warm_up_search`` and the vector store opened; with ``generator`` the LLM loads too.
+
+        In a one-shot `assistant ask` / `search` the parts load side by side
+        (docs/benchmarks.md, "Starting fast"): the ONNX embedder in a thread while this one
+        reads the keyword index's snapshot, and the LLM in a thread (llama.cpp loads in C with
+        the interpreter free). Chroma, when the snapshot has no vectors, is imported only after
+        the embedder's libraries, and before the LLM thread starts: two threads importing
+        overlapping packages with import cycles (numpy) can get a half-initialised module, so
+        each thread imports only its own. A part that fails to load there fails again, with its
+        own error, where it is used."""
         if self._warm_parts >= (2 if generator else 1):
             return
-        # imports first, in this thread: two threads importing the same package with import
-        # cycles (numpy) can get a half-initialised module; the LLM thread imports only its own
-        import numpy  # noqa: F401
+        import numpy  # noqa: F401  (shared by every part: imported once, here)
 
-        self.store.collection  # chromadb: an import in Python, nothing to overlap
-        loader = None
-        if generator:
-            loader = threading.Thread(target=_quietly(lambda: self.generator.info()), daemon=True)
-            loader.start()
+        threads: list[threading.Thread] = []
+
+        def start(job: Callable[[], object]) -> threading.Thread:
+            t = threading.Thread(target=_quietly(job), daemon=True)
+            t.start()
+            threads.append(t)
+            return t
+
         try:
+            embedder_loader = None
+            if not self._query_warm and self.config.embedding.backend == "onnx":
+                try:
+                    embedder = self.embedder  # made here: the thread only loads its model
+                except LibraryError:
+                    embedder = None  # raised again by the search, with its message
+                if embedder is not None:
+                    embedder_loader = start(lambda: embedder.embed_query("warm-up"))
+            if not self.store.has_exact_vectors():  # (loads the keyword index's snapshot)
+                if embedder_loader is not None:
+                    embedder_loader.join()
+                self.store.collection  # chromadb: an import in Python, nothing to overlap
+            if generator:
+                try:
+                    loading = self.generator  # made here; the thread loads the GGUF
+                except LibraryError:
+                    loading = None
+                if loading is not None:
+                    start(loading.info)
+                from . import answer  # noqa: F401  (its patterns compile while the GGUF loads)
+            if embedder_loader is not None:
+                embedder_loader.join()
             self.warm_up_search()
         finally:
-            if loader is not None:
-                loader.join()
+            for t in threads:
+                t.join()
         self._warm_parts = 2 if generator else 1
 
     def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
@@ -411,9 +446,13 @@ class Library:
         except StageError as e:
             raise LibraryError(str(e)) from None
 
-    def _require_index(self) -> None:
+    def _require_index(self, *, generator: bool = False) -> None:
+        """Refuse an empty library; else load what a search (and with ``generator`` an answer) needs."""
         if self.store.counts()["chunks"] == 0:
             raise LibraryError("nothing is indexed yet: run `assistant ingest PATH` first")
+        self.warm_up(generator=generator)  # the first search's one-off costs, side by side
+        if self.store.has_exact_vectors():
+            return  # vectors read from Chroma after the last change, with none missing: no Chroma needed
         self.store.collection  # opened once: the start-up check of Chroma against SQLite
         health = self.store.health
         if health is not None and not health.ok and not self._warned_health:
@@ -434,9 +473,8 @@ class Library:
         ``Answer`` (see ``assistant.answer.Answerer``). ``history`` holds the earlier answers of
         the conversation; a follow-up is made standalone for retrieval."""
         question = _check_request("question", question, top_k)
-        self._require_index()
         verify = self.config.answer.model == "verify"
-        self.warm_up(generator=verify)  # one-off set-up costs are not the question's time
+        self._require_index(generator=verify)  # one-off set-up costs are not the question's time
         if verify:
             self.generator.info()  # raises here if it could not be loaded
         from .answer import Answerer

@@ -1,6 +1,6 @@
 """Query -> hits, as one pipeline of stages that ``ask``, ``search``, ``eval`` and the APIs all take.
 
-    candidates (dense: Chroma; keyword: in-memory BM25, see keyword_index.py)
+    candidates (dense: the snapshot's vectors or Chroma; keyword: in-memory BM25; see keyword_index.py)
       -> fusion -> hydrate (text and location of the best ``pool`` chunks, from SQLite)
       -> the stages of ``[retrieval] stages``, in order (plugins of ``assistant.rerankers``)
       -> the first ``top_k``

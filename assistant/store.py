@@ -628,7 +628,11 @@ class Store:
         ]
 
     def dense_search(self, vector: np.ndarray, k: int, paths: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first: ids and distances only, straight from Chroma."""
+        """(chunk id, cosine similarity), best first: from the vectors of the keyword index's snapshot
+        when it has them (exact, and Chroma is never opened), else ids and distances straight from Chroma."""
+        exact = self.keyword_index.dense_search(vector, k, paths)
+        if exact is not None:
+            return exact
         where = None
         if paths is not None:
             if not paths:
@@ -636,6 +640,32 @@ class Store:
             where = {"path": {"$in": list(paths)}}
         result = self.collection.query(query_embeddings=[vector], n_results=k, where=where, include=["distances"])
         return [(i, 1.0 - d) for i, d in zip(result["ids"][0], result["distances"][0])]  # cosine distance = 1 - cos
+
+    def has_exact_vectors(self) -> bool:
+        """Whether dense searches are answered from the snapshot's vectors (Chroma not needed to read)."""
+        return self.keyword_index.refresh().vectors is not None
+
+    def snapshot_vectors(self) -> bool:
+        """Put the vectors into the keyword index's snapshot (see keyword_index.py) so the next
+        process searches without Chroma. Run by the writer, under the write lock, after a change."""
+        return self.keyword_index.attach_vectors(self._vectors_of)
+
+    def _vectors_of(self, ids: list[str]) -> np.ndarray | None:
+        """The stored vectors of ``ids``, in that order; None if any is missing from Chroma."""
+        import numpy as np
+
+        out: np.ndarray | None = None
+        for start in range(0, len(ids), 5000):
+            batch = ids[start:start + 5000]
+            got = self.collection.get(ids=batch, include=["embeddings"])
+            if len(got["ids"]) != len(batch):
+                return None  # missing vectors: `assistant repair` first; Chroma answers meanwhile
+            row = {cid: i for i, cid in enumerate(got["ids"])}
+            vecs = np.asarray(got["embeddings"], dtype=np.float32)
+            if out is None:
+                out = np.empty((len(ids), vecs.shape[1]), dtype=np.float32)
+            out[start:start + len(batch)] = vecs[[row[c] for c in batch]]
+        return out
 
     def keyword_search(self, query: str, k: int, paths: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """(chunk id, BM25 score), best first; only chunks that hold a query term."""

@@ -44,13 +44,17 @@ QUESTIONS = [
 ]
 
 # name: (environment, [generation] threads, threads_batch, [embedding] threads, question gate on)
+# threads: ALL = every core, fixed (the default until `auto`); 0 = auto (the default now: at each
+# answer the cores other processes leave free, assistant/cores.py); a number = that many, fixed
+ALL = -1
 SETTINGS = {
-    "today": ({}, 0, 0, 0, False),  # before this bench: 2 threads everywhere, OpenMP's default wait, ingest never waits
-    "gate": ({}, 0, 0, 0, True),  # the ingest in the process waits between batches while a question is answered
-    "gate-passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, 0, 0, 0, True),
+    "today": ({}, ALL, 0, 0, False),  # before this bench: 2 threads everywhere, OpenMP's default wait, ingest never waits
+    "gate": ({}, ALL, 0, 0, True),  # the ingest in the process waits between batches while a question is answered
+    "gate-passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, ALL, 0, 0, True),
     "gate-1thread": ({}, 1, 1, 0, True),
     "gate-passive-1thread": ({"OMP_WAIT_POLICY": "PASSIVE"}, 1, 1, 0, True),
-    "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, 0, 0, 0, False),
+    "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, ALL, 0, 0, False),
+    "auto": ({"OMP_WAIT_POLICY": "PASSIVE"}, 0, 0, 0, True),  # the defaults: gate, PASSIVE, threads = 0
 }
 
 
@@ -69,8 +73,10 @@ def worker(args) -> None:
     from assistant.library import Library
     from assistant.types import Answer, Draft, Retrieved
 
+    from assistant.cores import usable_cores
+
     cfg = load_config()
-    cfg.generation.threads = threads
+    cfg.generation.threads = usable_cores() if threads == ALL else threads
     cfg.embedding.threads = embed_threads
     if threads_batch:
         cfg.plugins = {**cfg.plugins, "llamacpp": {"threads_batch": threads_batch}}
@@ -106,6 +112,7 @@ def worker(args) -> None:
             if first is None or n < 2:
                 continue
             out["ours_first"].append(first)
+            out["threads"].append(getattr(gen, "threads_now", (gen.threads,))[0])
             out["ours_rate"].append((n - 1) / (time.perf_counter() - start))
             req = seen[-1]
             out["prompt_tokens"].append(gen.count_tokens(req.prompt or ""))
@@ -124,7 +131,7 @@ def worker(args) -> None:
 
     results = {}
     for case in ("a", "b", "c"):
-        out = {k: [] for k in ("ours_first", "ours_rate", "raw_first", "raw_rate", "prompt_tokens")}
+        out = {k: [] for k in ("ours_first", "ours_rate", "raw_first", "raw_rate", "prompt_tokens", "threads")}
         stop = threading.Event()
         hog = bg = None
         chunks = [0]
@@ -182,7 +189,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=48)
-    ap.add_argument("--settings", default="today,gate,gate-passive,gate-passive-1thread")
+    ap.add_argument("--settings", default="gate-passive,gate-passive-1thread,auto")
     ap.add_argument("--bg-files", type=int, default=600, help="files of the background ingest (enough to outlast case b)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--bg", help=argparse.SUPPRESS)
@@ -209,10 +216,11 @@ def main() -> None:
         res = json.loads(r.stdout.strip().splitlines()[-1])
         rows.append((name, res))
         load = os.getloadavg()[0]
-        print(f"\n{name}  (env {extra or '-'}, generation threads {SETTINGS[name][1] or 'all'}, batch threads "
+        gen_threads = {ALL: "all", 0: "auto"}.get(SETTINGS[name][1], SETTINGS[name][1])
+        print(f"\n{name}  (env {extra or '-'}, generation threads {gen_threads}, batch threads "
               f"{SETTINGS[name][2] or 'as threads'}, question gate {'on' if SETTINGS[name][4] else 'off'}; load {load:.1f})")
         print(f"  {'case':<34}{'first token s':>14}{'raw':>8}{'x raw':>7}{'x (a)':>7}{'tok/s':>8}{'raw':>8}"
-              f"{'prompt tok/s':>13}{'ingest ch/s':>12}")
+              f"{'prompt tok/s':>13}{'ingest ch/s':>12}{'threads':>8}")
         for case, label in (("a", "(a) alone"), ("b", "(b) ingest in the same process"),
                             ("c", "(c) another CPU-bound process")):
             if case not in res or "ours_first" not in res[case]:
@@ -222,7 +230,7 @@ def main() -> None:
             ingest = f"{c['ingest_chunks_per_s']:.1f}" if "ingest_chunks_per_s" in c else ""
             print(f"  {label:<34}{c['ours_first']:>14.2f}{c['raw_first']:>8.2f}{c['ours_first'] / c['raw_first']:>7.2f}"
                   f"{c['ours_first'] / a['ours_first']:>7.2f}{c['ours_rate']:>8.1f}{c['raw_rate']:>8.1f}"
-                  f"{prompt_rate:>13.0f}{ingest:>12}", flush=True)
+                  f"{prompt_rate:>13.0f}{ingest:>12}{c.get('threads', 0):>8.1f}", flush=True)
         print(f"  prompt tokens (median): {res['a']['prompt_tokens']:.0f}", flush=True)
     print("\n" + json.dumps(rows))
 

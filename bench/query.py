@@ -18,7 +18,7 @@ through, interleaved and in alternating order:
   assistant : Retriever.search(q) as the assistant calls it, default config:
               query embedding (torch, on [embedding] query_threads threads),
               dense = Chroma collection.query for ids and distances, keyword =
-              the in-memory bm25s index (one counter read per search to check
+              the in-memory BM25 index (one counter read per search to check
               it is current), fusion, chunk rows from SQLite
   raw       : SentenceTransformer.encode(q) (torch's default threads) +
               collection.query(n_results=candidates)
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             ("embed_default_threads", f"  alt embed: ST.encode ({_torch_threads()} torch threads)"),
             ("dense_search", "  part: Store.dense_search (ids+distances)"),
             ("raw_chroma_query", "  part: collection.query, default include"),
-            ("keyword_search", "  part: Store.keyword_search (bm25s)"),
+            ("keyword_search", "  part: Store.keyword_search (BM25)"),
             ("keyword_fresh_check", "  part: keyword index freshness check"),
             ("hits", "  part: Store.hits (20 rows)"),
             ("embed_query_onnx", "  alt embed: onnx int8 query embedding"),

@@ -111,7 +111,8 @@ def test_an_ingest_with_another_backend_records_both(fake_library, docs, tmp_pat
 
 @pytest.mark.integration
 def test_search_loads_neither_the_llm_nor_torch(docs):
-    """A one-shot search: the ONNX embedder (no torch), the store, the keyword index; never the LLM."""
+    """A one-shot search: the ONNX embedder (no torch), the state and the snapshot the ingest left
+    (keyword index and vectors); never the LLM, nor Chroma, scipy or bm25s."""
     from test_import_hygiene import _loaded_after
 
     r = run_cli("ingest", str(docs))
@@ -122,7 +123,7 @@ def test_search_loads_neither_the_llm_nor_torch(docs):
     assert rc == "0" and int(printed) > 0, r.stdout + r.stderr
     loaded = heavy.split(",")
     assert "onnxruntime" in loaded  # (the check reads what was loaded)
-    for module in ("llama_cpp", "torch", "sentence_transformers", "transformers", "textual"):
+    for module in ("llama_cpp", "torch", "sentence_transformers", "transformers", "textual", "chromadb", "scipy", "bm25s"):
         assert module not in loaded, f"`assistant search` loaded {module}"
 
 
@@ -142,3 +143,64 @@ def test_llama_cpp_loads_with_openmp_threads_that_sleep_at_barriers(preset, expe
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == expected
+
+
+def test_free_cores_counts_other_processes_not_this_one(monkeypatch):
+    """The arithmetic: busy CPU of every process minus this process's own, per second of wall time."""
+    from assistant import cores
+
+    clock = {"t": 100.0, "busy": 5000.0, "own": 10.0}
+    monkeypatch.setattr(cores, "_busy_seconds", lambda: clock["busy"])
+    monkeypatch.setattr(cores.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(cores.time, "process_time", lambda: clock["own"])
+    free = cores.FreeCores()
+    free.cores = 2
+    assert free.others() is None and free.free(2) is None  # one sample: nothing measured yet
+    # 1 s: this process used 1.5 cores (its own search, an ingest it holds back), others 0.2
+    clock.update(t=101.0, busy=5001.7, own=11.5)
+    assert free.others() == pytest.approx(0.2)
+    assert free.free(2) == 2
+    # the next second another process keeps a core busy: over the window (2 s), 0.6 of a core
+    clock.update(t=102.0, busy=5002.7, own=11.5)
+    assert free.others() == pytest.approx(0.6)
+    assert free.free(2) == 1 and free.free(1) == 1
+    clock.update(t=103.0, busy=5004.7, own=11.5)  # and then both cores: one thread is still left
+    assert free.free(4) == 1
+
+
+def test_free_cores_sees_a_busy_process():
+    import subprocess
+    import sys
+
+    from assistant.cores import FreeCores
+
+    free = FreeCores()
+    if not free.supported:
+        pytest.skip("no /proc/stat here")
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        free.start()
+        time.sleep(1.2)
+        assert free.others() >= 0.4  # the busy loop's core (a shared machine may give it less than all of one)
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+@pytest.mark.integration
+def test_the_answer_runs_on_the_threads_left_free(monkeypatch):
+    """threads = 0: the embedded model's threads are set for each answer from FreeCores."""
+    from assistant.config import load_config
+    from assistant.library import Library
+    from assistant.types import GenerationRequest
+
+    gen = Library(load_config()).generator
+    assert gen._free_cores is not None and gen.threads >= 1
+    request = GenerationRequest(prompt="The capital of France is", messages=None, max_tokens=4, temperature=0.0, stop=())
+    monkeypatch.setattr(gen._free_cores, "free", lambda most: 1)
+    assert "".join(gen.stream(request))
+    assert gen.threads_now == (1, 1)
+    monkeypatch.setattr(gen._free_cores, "free", lambda most: None)  # not measurable: the configured count
+    assert "".join(gen.stream(request))
+    assert gen.threads_now == (gen.threads, gen.threads_batch)

@@ -384,6 +384,11 @@ def test_lost_vectors_are_found_at_start_and_the_next_ingest_restores_them(fake_
     chunks = lib.store.counts()["chunks"]
     shutil.rmtree(lib.config.data_dir / "chroma")  # lost, or restored from an older backup
     _as_a_new_process()
+    # the snapshot the ingest left holds every vector of this state: searches are whole without Chroma
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "search", "--mode", "dense", "Zorblax charging")
+    assert code == 0 and "95 minutes" in out and "warning" not in err
+    lib.store.keyword_index.discard_snapshots()  # without it, the search reads Chroma and checks it
+    _as_a_new_process()
     code, out, err = _cli(monkeypatch, capsys, fake_library(), "search", "--mode", "dense", "Zorblax charging")
     assert "assistant: warning: the vector store" in err and f"holds 0 vectors for {chunks} passages" in err
     assert "run `assistant repair`" in err
@@ -429,6 +434,18 @@ def test_repair_restores_lost_vectors_from_the_stored_text(fake_library, docs, m
     assert code == 0 and "0 vectors restored" in out and "agrees" in out
 
 
+def _searches_from_the_snapshot_then_meets_the_damage(fake_library, monkeypatch, capsys) -> tuple[int, str]:
+    """The snapshot the ingest left holds every vector: a search is whole without Chroma. Without
+    the snapshot the search opens Chroma and meets the damage: its exit code and stderr."""
+    _as_a_new_process()
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "search", "Zorblax charging")
+    assert code == 0 and "95 minutes" in out, err
+    fake_library().store.keyword_index.discard_snapshots()
+    _as_a_new_process()
+    code, out, err = _cli(monkeypatch, capsys, fake_library(), "search", "Zorblax charging")
+    return code, err
+
+
 @pytest.mark.parametrize("damage", ["header", "truncated"])
 def test_a_damaged_vector_index_is_one_line_and_repair_rebuilds_it(fake_library, docs, monkeypatch, capsys, damage):
     lib = fake_library()
@@ -440,8 +457,7 @@ def test_a_damaged_vector_index_is_one_line_and_repair_rebuilds_it(fake_library,
     else:
         with open(segment / "data_level0.bin", "r+b") as f:
             f.truncate(1000)
-    _as_a_new_process()
-    code, out, err = _cli(monkeypatch, capsys, fake_library(), "search", "Zorblax charging")
+    code, err = _searches_from_the_snapshot_then_meets_the_damage(fake_library, monkeypatch, capsys)
     assert code == 1
     _one_line_error(err, f"the vector index in {chroma} is damaged", "run `assistant repair`",
                     f"as a last resort delete the data folder {lib.config.data_dir}")
@@ -461,7 +477,7 @@ def test_a_damaged_chroma_database_is_one_line_and_repair_starts_it_afresh(fake_
     _as_a_new_process()
     with open(chroma_db, "r+b") as f:
         f.write(b"garbage " * 4096)
-    code, out, err = _cli(monkeypatch, capsys, fake_library(), "search", "Zorblax charging")
+    code, err = _searches_from_the_snapshot_then_meets_the_damage(fake_library, monkeypatch, capsys)
     assert code == 1
     _one_line_error(err, f"the vector index in {chroma_db.parent} is damaged", "run `assistant repair`")
     code, out, err = _cli(monkeypatch, capsys, fake_library(), "repair")

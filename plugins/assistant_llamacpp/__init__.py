@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from assistant.cores import FreeCores, usable_cores
 from assistant.types import GenerationRequest, ModelInfo
 
 __all__ = ["LlamaCppGenerator", "builtin_model_path", "check_gguf", "trained_context"]
@@ -161,8 +162,12 @@ class LlamaCppGenerator:
             raise ValueError(f"generation.n_ctx = {n_ctx}: more than the {trained} tokens {self.path.name} "
                              f"was trained for; set n_ctx to {trained} or less")
         self.n_ctx = n_ctx
-        self.threads = threads or (os.cpu_count() or 2)
+        # 0: all usable cores at most, and at each answer as many as other processes leave free
+        # (assistant/cores.py): two threads beside a busy core are slower than one
+        self.threads = threads or usable_cores()
         self.threads_batch = threads_batch or self.threads  # reading the prompt (0: as threads)
+        self._free_cores = FreeCores() if threads == 0 else None
+        self.threads_now = (self.threads, self.threads_batch)  # what the last answer ran on
         self.n_batch = n_batch
         self._llm = None
 
@@ -180,7 +185,19 @@ class LlamaCppGenerator:
                 n_batch=self.n_batch,
                 verbose=False,
             )
+            if self._free_cores is not None:
+                self._free_cores.start()
         return self._llm
+
+    def _fit_threads(self) -> None:
+        """With ``threads = 0``, run this answer on the cores other processes leave free."""
+        if self._free_cores is None:
+            return
+        free = self._free_cores.free(self.threads)
+        wanted = (self.threads, self.threads_batch) if free is None else (free, min(free, self.threads_batch))
+        if wanted != self.threads_now:
+            _llama_cpp().llama_set_n_threads(self.llm.ctx, *wanted)
+            self.threads_now = wanted
 
     def info(self) -> ModelInfo:
         md = self.llm.metadata
@@ -195,6 +212,7 @@ class LlamaCppGenerator:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
+        self._fit_threads()
         common = dict(max_tokens=request.max_tokens, temperature=request.temperature, stream=True)
         if request.messages is not None:
             chunks = self.llm.create_chat_completion(messages=request.messages, stop=list(request.stop) or None, **common)
