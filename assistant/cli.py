@@ -28,16 +28,30 @@ def _collection(args) -> str | None:
     return name
 
 
-def _library(args=None):
-    """The Library for this command; ``--collection`` picks a named collection of the library."""
+def _library(args=None, *, search: bool = False):
+    """The Library for this command; ``--collection`` picks a named collection of the library.
+
+    ``search``: the command searches at once (`search`, `ask`): the ONNX embedder starts loading
+    in a thread before the rest is imported (docs/benchmarks.md, "Starting fast")."""
     from .config import load_config
-    from .library import Library
 
     config = load_config()
     name = _collection(args)
     if name:
         config.library.collection = name
-    return Library(config)
+    embedder = None
+    if search and config.embedding.backend == "onnx":
+        from .embed import Embedder
+
+        try:
+            embedder = Embedder(config.embedding)
+        except FileNotFoundError:
+            embedder = None  # the Library says so, in its words
+        else:
+            embedder.load_in_background()
+    from .library import Library
+
+    return Library(config, embedder=embedder)
 
 
 def _print_json(obj) -> None:
@@ -121,7 +135,7 @@ def _source_line(s) -> str:
 def cmd_ask(args) -> int:
     from .types import QUOTED, VERIFIED, Answer
 
-    lib = _library(args)
+    lib = _library(args, search=True)
     question = " ".join(args.question)
     answer = None
     for item in lib.ask_stream(question, filters=_filters(args), top_k=args.top_k):
@@ -157,7 +171,7 @@ def cmd_ask(args) -> int:
 
 
 def cmd_search(args) -> int:
-    lib = _library(args)
+    lib = _library(args, search=True)
     found = lib.retrieve(" ".join(args.query), top_k=args.top_k, mode=args.mode, filters=_filters(args))
     if args.json:
         from .serving import hits_json

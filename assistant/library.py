@@ -19,10 +19,10 @@ from .keyword_index import GENERATION_KEY
 from .plugins import PluginRegistry
 from .retrieve import Filters, Retriever, StageError
 from .store import EMBED_BACKEND_KEY, Store, StoreWarning
-from .conversation import Conversations, standalone_query
 from .types import Answer, Draft, Hit, Retrieval, Retrieved
 
-if TYPE_CHECKING:  # ingest and answer load with the first ingest or question: `status` never needs them
+if TYPE_CHECKING:  # ingest, answer and conversations load when used: `status` and `search` never need them
+    from .conversation import Conversations
     from .ingest import IngestEvent, IngestReport
     from .repair import RepairReport
 
@@ -272,6 +272,8 @@ class Library:
 
     @cached_property
     def conversations(self) -> Conversations:
+        from .conversation import Conversations
+
         return Conversations(self.config.data_dir)
 
     @cached_property
@@ -412,8 +414,9 @@ class Library:
                     embedder = self.embedder  # made here: the thread only loads its model
                 except LibraryError:
                     embedder = None  # raised again by the search, with its message
-                if embedder is not None:
-                    embedder_loader = start(lambda: embedder.embed_query("warm-up"))
+                load = getattr(embedder, "load_in_background", None)  # (a test's fake has none)
+                if load is not None:
+                    embedder_loader = load()  # or the thread `assistant search` started first
             if not self.store.has_exact_vectors():  # (loads the keyword index's snapshot)
                 if embedder_loader is not None:
                     embedder_loader.join()
@@ -478,6 +481,7 @@ class Library:
         if verify:
             self.generator.info()  # raises here if it could not be loaded
         from .answer import Answerer
+        from .conversation import standalone_query
 
         answerer = Answerer(self.config, self.retriever, self.embedder,
                             self.generator if self.config.answer.model == "verify" else None, self.store)

@@ -24,10 +24,12 @@ import inspect
 import sys
 import typing
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError, check_value
+
+if TYPE_CHECKING:  # importlib.metadata loads with the first scan: a search with no plugin stage never needs it
+    from importlib.metadata import EntryPoint
 
 __all__ = ["GROUPS", "PluginInfo", "PluginRegistry", "PluginError"]
 
@@ -113,6 +115,8 @@ class PluginRegistry:
         self.infos: list[PluginInfo] = []
         # one scan of the installed distributions for all groups (each entry_points(group=...) call
         # reads them all again), and each distribution's metadata parsed once: every command pays this
+        from importlib.metadata import entry_points
+
         every = entry_points()
         dists: dict[int, tuple[str, str]] = {}
         for short, group in GROUPS.items():

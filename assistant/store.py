@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import random
-import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -209,6 +208,8 @@ class Store:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             # a state file made anew (the old one deleted) restarts the generation counter: the
             # keyword index's snapshot of the old one must not match it
+            import secrets
+
             self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (LIBRARY_ID_KEY, secrets.token_hex(8)))
 
     # --- Chroma ------------------------------------------------------------
