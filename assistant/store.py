@@ -648,7 +648,10 @@ class Store:
 
     def snapshot_vectors(self) -> bool:
         """Put the vectors into the keyword index's snapshot (see keyword_index.py) so the next
-        process searches without Chroma. Run by the writer, under the write lock, after a change."""
+        process searches without Chroma. Run by the writer, under the write lock, after a change.
+        Embedded store only: with a Chroma server every search goes to the server, as configured."""
+        if self.cfg.store.kind != "embedded":
+            return False
         return self.keyword_index.attach_vectors(self._vectors_of)
 
     def _vectors_of(self, ids: list[str]) -> np.ndarray | None:

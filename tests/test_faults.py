@@ -50,7 +50,7 @@ def test_the_cli_prints_the_data_folder_warning_as_one_line(fake_library, docs, 
     shared.mkdir()
     os.chmod(shared, 0o777)
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(shared))
-    monkeypatch.setattr(cli, "_library", lambda args=None: fake_library())
+    monkeypatch.setattr(cli, "_library", lambda args=None, **kw: fake_library())
     assert cli.main(["ingest", str(docs)]) == 0  # the lock, the store and the conversations all open it
     err = capsys.readouterr().err
     assert len([x for x in err.splitlines() if x.startswith("assistant: warning: the data folder")]) == 1, err
@@ -73,7 +73,7 @@ def hostile_docs(tmp_path) -> Path:
 def _cli(monkeypatch, capsys, library, *argv: str) -> tuple[int, str, str]:
     from assistant import cli
 
-    monkeypatch.setattr(cli, "_library", lambda args=None: library)
+    monkeypatch.setattr(cli, "_library", lambda args=None, **kw: library)
     code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err

@@ -172,7 +172,7 @@ def test_query_threads_apply_to_the_query_only(monkeypatch):
     try:
         torch.set_num_threads(2)
         e = Embedder(EmbeddingConfig(backend="torch", query_threads=1))
-        e.__dict__["model"] = Model()  # no model load
+        e._model = Model()  # no model load
         e.embed_query("q")
         e.embed(["a", "b"])
         assert seen == [1, 2] and torch.get_num_threads() == 2

@@ -129,7 +129,7 @@ def test_diversify_collapses_copies_and_names_them(write_config, fake_library, t
     from assistant import cli
 
     cli_lib = fake_library()
-    monkeypatch.setattr(cli, "_library", lambda args: cli_lib)
+    monkeypatch.setattr(cli, "_library", lambda args, **kw: cli_lib)
     assert cli.main(["search", "Zorblax warranty months"]) == 0
     assert f"also in: {copy.also_in[0]}" in capsys.readouterr().out
     assert cli.main(["ask", "How many months does the Zorblax warranty last?"]) == 0
@@ -193,7 +193,7 @@ def test_search_json_explain_prints_each_steps_score(write_config, fake_library,
     write_config('[retrieval]\nstages = ["diversify"]\n')
     lib = fake_library()
     lib.ingest([docs])
-    monkeypatch.setattr(cli, "_library", lambda args: lib)
+    monkeypatch.setattr(cli, "_library", lambda args, **kw: lib)
     assert cli.main(["search", "--json", "--explain", "tulips October"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows and set(rows[0]["scores"]) >= {"fused", "diversify"}
