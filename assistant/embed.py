@@ -33,6 +33,25 @@ def model_path(name: str) -> Path:
     return p
 
 
+class _FileTokenizer:
+    """The parts of a transformers tokenizer chunking uses, over ``tokenizers.Tokenizer``: no
+    padding, no truncation (the chunker counts whole sections; the model's own encode truncates)."""
+
+    def __init__(self, file: Path):
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(file))
+        self._tok.no_padding()
+        self._tok.no_truncation()
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return self._tok.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def __call__(self, texts: list[str], add_special_tokens: bool = True) -> dict[str, list[list[int]]]:
+        encoded = self._tok.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        return {"input_ids": [e.ids for e in encoded]}
+
+
 class Embedder:
     """Encodes chunk texts and queries into unit vectors (cosine = dot product)."""
 
@@ -47,6 +66,11 @@ class Embedder:
 
     @cached_property
     def tokenizer(self):
+        """Counts and splits whole sections for chunking. The model's ``tokenizer.json`` through
+        ``tokenizers`` when it has one: transformers' ``AutoTokenizer`` wraps the same file but
+        imports transformers first (2-4 s of every `assistant ingest` process here)."""
+        if (self.path / "tokenizer.json").is_file():
+            return _FileTokenizer(self.path / "tokenizer.json")
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(self.path))

@@ -247,3 +247,31 @@ def test_default_backend_is_onnx_and_its_first_export_is_offline_and_announced(t
     assert json.loads(second.stdout)[0]["path"].endswith("manual.md")
     status = json.loads(run_cli("status", "--json", env=env).stdout)
     assert status["embed_backend"] == "onnx" and status["vectors_backend"] == "onnx"
+
+
+def test_chunking_counts_tokens_as_transformers_does_without_importing_it():
+    """The embedder's tokenizer for chunking reads tokenizer.json with `tokenizers`; its ids are
+    transformers' AutoTokenizer's for the same file, special tokens on or off, long texts whole."""
+    import subprocess
+    import sys
+
+    from transformers import AutoTokenizer
+
+    from assistant.config import EmbeddingConfig
+    from assistant.embed import Embedder
+
+    e = Embedder(EmbeddingConfig())
+    reference = AutoTokenizer.from_pretrained(str(e.path), local_files_only=True)
+    reference.model_max_length = 1 << 30
+    texts = ["", "The Zorblax K3 charges in 95 minutes.", "Größe: 12 mm — naïve café, 東京 🚲",
+             "def low_battery_return_percent():\n    return LOW_BATTERY_RETURN_PERCENT  # 15 %",
+             " ".join(["word"] * 3000)]
+    for special in (False, True):
+        for t in texts:
+            assert e.tokenizer.encode(t, add_special_tokens=special) == reference.encode(t, add_special_tokens=special)
+        assert e.tokenizer(texts, add_special_tokens=special)["input_ids"] == reference(texts, add_special_tokens=special)["input_ids"]
+    assert e.count_tokens(texts[-1]) == 3000
+    code = ("import sys; from assistant.config import EmbeddingConfig; from assistant.embed import Embedder\n"
+            "e = Embedder(EmbeddingConfig()); e.count_tokens('a b c'); print('transformers' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "False", r.stderr
