@@ -399,43 +399,39 @@ class Library:
             return
         import numpy  # noqa: F401  (shared by every part: imported once, here)
 
-        threads: list[threading.Thread] = []
-
-        def start(job: Callable[[], object]) -> threading.Thread:
-            t = threading.Thread(target=_quietly(job), daemon=True)
-            t.start()
-            threads.append(t)
-            return t
-
+        embedder_loading = None if self._query_warm else self._load_embedder_in_background()
+        if not self.store.has_exact_vectors():  # (loads the keyword index's snapshot meanwhile)
+            if embedder_loading is not None:
+                embedder_loading.join()
+            self.store.collection  # chromadb: an import in Python, nothing to overlap
+        llm_loading = None
+        if generator:
+            try:
+                llm = self.generator  # made here; the thread loads the GGUF
+            except LibraryError:
+                llm = None  # raised again by the question, with its message
+            if llm is not None:
+                llm_loading = threading.Thread(target=_quietly(llm.info), name="llm-load", daemon=True)
+                llm_loading.start()
+            from . import answer  # noqa: F401  (its patterns compile while the GGUF loads)
         try:
-            embedder_loader = None
-            if not self._query_warm and self.config.embedding.backend == "onnx":
-                try:
-                    embedder = self.embedder  # made here: the thread only loads its model
-                except LibraryError:
-                    embedder = None  # raised again by the search, with its message
-                load = getattr(embedder, "load_in_background", None)  # (a test's fake has none)
-                if load is not None:
-                    embedder_loader = load()  # or the thread `assistant search` started first
-            if not self.store.has_exact_vectors():  # (loads the keyword index's snapshot)
-                if embedder_loader is not None:
-                    embedder_loader.join()
-                self.store.collection  # chromadb: an import in Python, nothing to overlap
-            if generator:
-                try:
-                    loading = self.generator  # made here; the thread loads the GGUF
-                except LibraryError:
-                    loading = None
-                if loading is not None:
-                    start(loading.info)
-                from . import answer  # noqa: F401  (its patterns compile while the GGUF loads)
-            if embedder_loader is not None:
-                embedder_loader.join()
+            if embedder_loading is not None:
+                embedder_loading.join()
             self.warm_up_search()
         finally:
-            for t in threads:
-                t.join()
+            if llm_loading is not None:
+                llm_loading.join()
         self._warm_parts = 2 if generator else 1
+
+    def _load_embedder_in_background(self) -> threading.Thread | None:
+        """The ONNX embedder's load in a thread (the one `assistant search` started first, if so)."""
+        if self.config.embedding.backend != "onnx":
+            return None  # torch's imports stay in the calling thread
+        try:
+            load = getattr(self.embedder, "load_in_background", None)  # (a test's fake has none)
+        except LibraryError:
+            return None  # raised again by the search, with its message
+        return load() if load is not None else None
 
     def search(self, query: str, *, top_k: int | None = None, mode: str | None = None, filters: Filters | None = None) -> list[Hit]:
         return self.retrieve(query, top_k=top_k, mode=mode, filters=filters).hits

@@ -13,7 +13,7 @@ from assistant.keyword_index import STOPWORDS_EN
 from assistant.store import Store
 from assistant.testing import FakeEmbedder
 from test_keyword_index import _paths, _write
-from test_keyword_snapshot import _snapshot_bytes
+from test_keyword_snapshot import _open, _snapshot_bytes, written
 
 FILES = {  # chunks of different lengths and words: no two score alike (ties could order either way)
     f"/notes/{name}.txt": [f"{name} {w} " + " ".join(f"w{name}{i}{j}" for j in range(i + 1)) for i, w in enumerate(words)]
@@ -27,16 +27,10 @@ FILES = {  # chunks of different lengths and words: no two score alike (ties cou
 QUERIES = ["mower charging time", "when to plant tulips", "how heavy is the bike", "vault code", "apple"]
 
 
-def _open() -> Store:
-    return Store(load_config())
-
-
 @pytest.fixture
 def store():
-    s = _open()
-    _write(s, FILES)
-    yield s
-    s.close()
+    with written(FILES) as s:
+        yield s
 
 
 def _chroma(store: Store, query: str, k: int, paths=None):

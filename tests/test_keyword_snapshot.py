@@ -3,6 +3,7 @@ never holding a removed file's terms, and a damaged file costs a rebuild, nothin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -26,12 +27,21 @@ def _open() -> Store:
     return Store(load_config())
 
 
+@contextlib.contextmanager
+def written(files: dict[str, list[str]]):
+    """A store holding ``files`` (through the real write path), closed after."""
+    s = _open()
+    try:
+        _write(s, files)
+        yield s
+    finally:
+        s.close()
+
+
 @pytest.fixture
 def store():
-    s = _open()
-    _write(s, FILES)
-    yield s
-    s.close()
+    with written(FILES) as s:
+        yield s
 
 
 def _searches(store: Store) -> dict[str, list[str]]:
