@@ -13,6 +13,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3  # done, but some files failed
+EXIT_BROKEN_PIPE = 141  # the output's reader closed it (128 + SIGPIPE, what a shell reports)
 
 __all__ = ["main"]
 
@@ -423,6 +424,14 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         return _main(argv, raw=(out, err))
+    except BrokenPipeError:
+        # the reader went away (`assistant search ... | head`): stop quietly, as other tools do;
+        # what Python would flush to the closed pipe at exit goes nowhere instead
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_BROKEN_PIPE
     finally:
         sys.stdout, sys.stderr, warnings.showwarning = out, err, show
 

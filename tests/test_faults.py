@@ -3,8 +3,10 @@ errors a user can act on. Real folders, a real Chroma, real SQLite files; the fa
 
 from __future__ import annotations
 
+import io
 import os
 import stat
+import sys
 import warnings
 from pathlib import Path
 
@@ -562,3 +564,20 @@ def test_a_source_that_yields_a_file_outside_its_root_is_refused(fake_library, d
     assert {f["path"]: f["reason"] for f in r.files_failed} == {
         str(outside): f"refused: at read time it leads outside the folder, to {outside}"}
     assert not fake_library().search("zyxwvut outside", mode="keyword")
+
+
+def test_output_to_a_closed_pipe_stops_quietly(fake_library, docs, monkeypatch, capsys):
+    """`assistant search ... | head -1`: the reader closed the pipe, so a write fails with
+    BrokenPipeError; the command stops with 141 (what a shell reports for SIGPIPE), no traceback."""
+    from assistant import cli
+
+    fake_library().ingest([docs])
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_library", lambda args=None, **kw: fake_library())
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert cli.main(["search", "Zorblax K3 charges minutes"]) == 141
+    assert "Traceback" not in capsys.readouterr().err
