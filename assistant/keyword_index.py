@@ -322,6 +322,8 @@ class KeywordIndex:
             self.discard_snapshots()  # nothing worth keeping: an empty library builds in no time
             return
         path = self.snapshot_file(snap.generation)
+        if snap.vectors is None and _holds_vectors(path):
+            return  # the writer's file of this generation, with its vectors, came first: keep it
         sc = snap.scores
         vocab = sorted(sc.vocab, key=sc.vocab.__getitem__)
         paths = sorted(snap.path_index, key=snap.path_index.__getitem__)
@@ -362,10 +364,11 @@ class KeywordIndex:
 
         if generation is None:
             return None
+        path = self.snapshot_file(generation)
         try:
-            with np.load(self.snapshot_file(generation), allow_pickle=False) as z:
+            with np.load(path, allow_pickle=False) as z:
                 if int(z["format"][0]) != SNAPSHOT_FORMAT or _from_text(z["generation"]) != generation:
-                    return None
+                    return _unusable(path)
                 ids = json.loads(_from_text(z["ids"]))
                 paths = json.loads(_from_text(z["paths"]))
                 vocab = json.loads(_from_text(z["vocab"]))
@@ -374,7 +377,7 @@ class KeywordIndex:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
-            return None  # damaged or cut short: rebuilt and rewritten
+            return _unusable(path)  # damaged or cut short: rebuilt and rewritten
         n = len(ids)
         if not (
             n and isinstance(ids, list) and isinstance(paths, list) and isinstance(vocab, list)
@@ -387,9 +390,27 @@ class KeywordIndex:
             and (vectors is None or (vectors.ndim == 2 and vectors.shape[0] == n and vectors.dtype == np.float32
                                      and bool(np.isfinite(vectors).all())))
         ):
-            return None
+            return _unusable(path)
         scores = _Scores(data, indices, indptr, {t: i for i, t in enumerate(vocab)})
         return _Snapshot(generation, scores, ids, row_path, {p: i for i, p in enumerate(paths)}, vectors)
+
+
+def _unusable(path: Path) -> None:
+    """A snapshot file that cannot be used (damaged, another format): deleted, so the rebuilt
+    index takes its place (files are renamed into place whole: this is never a file being written)."""
+    path.unlink(missing_ok=True)
+    return None
+
+
+def _holds_vectors(path: Path) -> bool:
+    """Whether the snapshot file at ``path`` is a readable archive with vectors (not loaded)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "vectors.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _text(s: str):

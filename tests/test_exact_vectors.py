@@ -4,6 +4,8 @@ attaches them again, reading only the new chunks' vectors."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
@@ -132,5 +134,26 @@ def test_a_damaged_vectors_array_costs_a_rebuild_only(store):
         again.keyword_index.refresh()
         assert again.keyword_index.last_refresh == "built" and not again.has_exact_vectors()
         assert _paths(again, again.dense_search(FakeEmbedder().embed_query("plant tulips in october"), 1)) == ["/notes/garden.txt"]
+        [replaced] = again.keyword_index.snapshot_files()  # the damaged file is gone, the rebuilt one in its place
+        with np.load(replaced) as z:
+            assert "vectors" not in z.files and len(z["row_path"]) == len(arrays["row_path"])
+    finally:
+        again.close()
+
+
+def test_a_reader_building_the_index_never_replaces_the_writers_file_with_vectors(store):
+    """A process that builds the index (it found no snapshot yet) and saves it after the writer
+    saved one with vectors keeps the writer's file: the next process still searches without Chroma."""
+    reader = keyword_index.KeywordIndex(store.db_path, store.keyword_index.snapshot_stem)
+    reader._db = sqlite3.connect(store.db_path, isolation_level=None)
+    try:
+        snap = reader._build(reader._db)  # no snapshot on disk yet: it builds
+        assert store.snapshot_vectors()  # meanwhile the writer saves its file, with vectors
+        reader._save(snap)  # the reader's, without: too late
+    finally:
+        reader.close()
+    again = _open()
+    try:
+        assert again.has_exact_vectors()
     finally:
         again.close()
