@@ -319,6 +319,7 @@ class Library:
                 on_event(ev)
 
         with write_lock(self.config.data_dir, wait=wait_for_lock):
+            self.store.keyword_index.hold_vectors()  # unchanged chunks keep their vectors in the next snapshot
             ingestor = Ingestor(self.config, self.store, self.embedder, self.registry, on_event=events)
             try:
                 report = ingestor.run(roots, confirm_prune=confirm_prune, retry_failed=retry_failed)
@@ -349,6 +350,7 @@ class Library:
             if not files:
                 raise LibraryError(f"nothing indexed under {key}")
             self.store.collection  # settle pending writes first
+            self.store.keyword_index.hold_vectors()
             chunks = self.store.remove_files(files)
             self.store.erase_deleted()
             self._leave_snapshot()

@@ -157,3 +157,22 @@ def test_a_reader_building_the_index_never_replaces_the_writers_file_with_vector
         assert again.has_exact_vectors()
     finally:
         again.close()
+
+
+def test_a_new_process_changing_one_file_reads_only_its_vectors(store):
+    """A one-shot `assistant ingest` (a fresh process) holds the snapshot's vectors before it
+    changes anything, so the next snapshot reads only the new chunks' vectors from Chroma."""
+    assert store.snapshot_vectors()
+    writer = _open()  # the next `assistant ingest`
+    try:
+        asked: list[list[str]] = []
+        read = writer._vectors_of
+        writer._vectors_of = lambda ids: (asked.append(ids), read(ids))[1]
+        writer.keyword_index.hold_vectors()
+        _write(writer, {"/notes/garden.txt": ["plant tulips in november now", "and daffodils"]})
+        assert writer.snapshot_vectors()
+        assert [set(a) for a in asked] == [{c.id for c in writer.chunks_of("/notes/garden.txt")}]
+        for q in QUERIES:
+            _agree(writer.dense_search(FakeEmbedder().embed_query(q), 8), _chroma(writer, q, 8))
+    finally:
+        writer.close()
