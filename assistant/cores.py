@@ -1,4 +1,5 @@
-"""How many cores the next answer can have: the CPU time other processes are taking, measured.
+"""Core counts: the cores this process may use (logical, physical), and how many the next answer
+can have: the CPU time other processes are taking, measured.
 
 Two cores cannot serve llama.cpp's threads and a busy process at once: a thread that
 shares its core with a browser tab or a build runs at half speed, and every other thread
@@ -18,8 +19,9 @@ import os
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
-__all__ = ["FreeCores", "usable_cores"]
+__all__ = ["FreeCores", "physical_cores", "usable_cores"]
 
 
 def usable_cores() -> int:
@@ -28,6 +30,22 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (logical CPUs when topology is unknown)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for c in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{c}/topology")
+        try:
+            cores.add((topo.joinpath("physical_package_id").read_text().strip(), topo.joinpath("core_id").read_text().strip()))
+        except OSError:
+            return max(1, len(cpus))
+    return max(1, len(cores))
 
 
 def _busy_seconds() -> float | None:

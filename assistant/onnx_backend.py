@@ -49,31 +49,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .cores import physical_cores
+
 # Before anything imports onnxruntime (see the module docstring).
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-__all__ = ["OnnxSentenceEncoder", "onnx_cache_dir", "physical_cores", "ensure_exported"]
+__all__ = ["OnnxSentenceEncoder", "onnx_cache_dir", "ensure_exported"]
 
 # Bump when the export or quantization recipe changes: old caches are then ignored.
 RECIPE = "bert-ts-opset17-eager/int8-s8-perchannel/v1"
 OPSET = 17
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on (logical CPUs when topology is unknown)."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return max(1, (os.cpu_count() or 2) // 2)
-    cores = set()
-    for c in cpus:
-        topo = Path(f"/sys/devices/system/cpu/cpu{c}/topology")
-        try:
-            cores.add((topo.joinpath("physical_package_id").read_text().strip(), topo.joinpath("core_id").read_text().strip()))
-        except OSError:
-            return max(1, len(cpus))
-    return max(1, len(cores))
 
 
 def onnx_cache_dir(model_dir: Path) -> Path:

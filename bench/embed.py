@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from assistant.cores import physical_cores
     from assistant.embed import model_path
-    from assistant.onnx_backend import OnnxSentenceEncoder, physical_cores
+    from assistant.onnx_backend import OnnxSentenceEncoder
 
     texts, source = load_texts(args.texts)
     path = model_path("builtin")

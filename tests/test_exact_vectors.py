@@ -15,7 +15,7 @@ from assistant.keyword_index import STOPWORDS_EN
 from assistant.store import Store
 from assistant.testing import FakeEmbedder
 from test_keyword_index import _paths, _write
-from test_keyword_snapshot import _open, _snapshot_bytes, written
+from test_keyword_snapshot import _open, _snapshot_bytes, rewrite_arrays, written
 
 FILES = {  # chunks of different lengths and words: no two score alike (ties could order either way)
     f"/notes/{name}.txt": [f"{name} {w} " + " ".join(f"w{name}{i}{j}" for j in range(i + 1)) for i, w in enumerate(words)]
@@ -124,11 +124,7 @@ def test_missing_vectors_or_too_many_chunks_leave_the_search_to_chroma(store, mo
 def test_a_damaged_vectors_array_costs_a_rebuild_only(store):
     assert store.snapshot_vectors()
     [path] = store.keyword_index.snapshot_files()
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays["vectors"] = arrays["vectors"][:-1]  # a row short
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    arrays = rewrite_arrays(path, vectors=lambda v: v[:-1])  # a row short
     again = _open()
     try:
         again.keyword_index.refresh()

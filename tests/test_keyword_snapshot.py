@@ -44,6 +44,18 @@ def store():
         yield s
 
 
+def rewrite_arrays(path, **change) -> dict:
+    """Rewrite the snapshot archive at ``path`` with some arrays changed (name=function of the old
+    array), as a whole valid archive; returns the arrays as they were."""
+    import numpy as np
+
+    with np.load(path) as z:
+        arrays = dict(z)
+    with open(path, "wb") as fh:
+        np.savez(fh, **{k: change[k](v) if k in change else v for k, v in arrays.items()})
+    return arrays
+
+
 def _searches(store: Store) -> dict[str, list[str]]:
     return {q: _paths(store, store.keyword_search(q, 10)) for q in ("mower noise", "tulips", "quokkaphrase", "apple winter")}
 
@@ -138,13 +150,7 @@ def test_a_damaged_snapshot_is_rebuilt_and_replaced(store, damage):
     elif damage == "empty":
         path.write_bytes(b"")
     else:  # a whole archive whose arrays do not fit together
-        import numpy as np
-
-        with np.load(path) as z:
-            arrays = dict(z)
-        arrays["indices"] = arrays["indices"] + 1000
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
+        rewrite_arrays(path, indices=lambda a: a + 1000)
     again = _open()
     try:
         again.keyword_index.refresh()
